@@ -1,0 +1,1 @@
+"""Turning files into library documents: extractors, the folder scanner, the pipeline."""

@@ -1,0 +1,84 @@
+"""One entry point from a file to its text: detect the kind, run the right extractor."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlm_desktop.ingest.chunking import chunk_blocks
+from rlm_desktop.ingest.detect import detect
+from rlm_desktop.ingest.model import Extraction, ExtractionError, Passage
+from rlm_desktop.ingest.pdf import extract_pdf
+from rlm_desktop.ingest.text import extract_text
+from rlm_desktop.ingest.word import extract_word
+
+log = logging.getLogger(__name__)
+
+_HASH_CHUNK = 1024 * 1024
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes, read in bounded memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_document(path: Path) -> Extraction:
+    """Detect and extract a file; text files come back with lazily read blocks."""
+    kind = detect(path)
+    if kind.kind == "pdf":
+        return extract_pdf(path)
+    if kind.kind == "docx":
+        return extract_word(path)
+    return extract_text(path, compressed=kind.compressed)
+
+
+@dataclass
+class ExtractedFile:
+    """A file read completely in a worker process, ready for the writer."""
+
+    path: str
+    sha256: str | None
+    kind: str = "unknown"
+    title: str = ""
+    pages: int | None = None
+    encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    status: str = "ok"
+    reason: str = ""
+
+
+def extract_file(path: str) -> ExtractedFile:
+    """Read one file fully (worker-process entry point); never raises for a bad file."""
+    source = Path(path)
+    try:
+        sha256 = file_sha256(source)
+    except OSError as exc:
+        return ExtractedFile(path, None, status="failed", reason=f"cannot read: {exc.strerror}")
+    try:
+        extraction = open_document(source)
+        passages = list(chunk_blocks(extraction.blocks))
+    except ExtractionError as exc:
+        return ExtractedFile(path, sha256, status=exc.status, reason=exc.message)
+    except MemoryError:
+        return ExtractedFile(path, sha256, status="failed", reason="too large to read in memory")
+    except Exception as exc:  # a parser bug on hostile input must not stop the batch
+        log.exception("unexpected error while reading %s", path)
+        reason = f"unexpected error while reading: {type(exc).__name__}: {exc}"
+        return ExtractedFile(path, sha256, status="failed", reason=reason)
+    return ExtractedFile(
+        path,
+        sha256,
+        kind=extraction.kind,
+        title=extraction.title,
+        pages=extraction.pages,
+        encoding=extraction.encoding,
+        warnings=extraction.warnings,
+        passages=passages,
+    )

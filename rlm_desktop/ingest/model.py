@@ -1,0 +1,67 @@
+"""Records that cross the boundary between extractors, the chunker and the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rlm_desktop.errors import RlmDesktopError
+
+# Bump when extraction output changes, so a rescan re-extracts files ingested by older code.
+EXTRACTOR_VERSION = 1
+
+
+class ExtractionError(RlmDesktopError):
+    """A file could not be turned into text; ``status`` is ``failed`` or ``skipped``."""
+
+    def __init__(self, message: str, status: str = "failed") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Block:
+    """A run of extracted text; a document's blocks concatenate into its exact text.
+
+    ``page`` is the 1-based physical PDF page the text came from (None for other kinds)
+    and ``page_label`` the label printed on that page when the PDF defines labels.
+    """
+
+    text: str
+    page: int | None = None
+    page_label: str | None = None
+
+
+@dataclass
+class Extraction:
+    """What an extractor learned about a file, plus its text as blocks (maybe lazy)."""
+
+    kind: str
+    title: str
+    blocks: Iterable[Block]
+    pages: int | None = None
+    encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A searchable piece of a document with its exact place in the document text.
+
+    ``start``/``end`` are character offsets into the document text, lines are 1-based
+    and inclusive, and ``page`` is the PDF page the text was extracted from.
+    """
+
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    page: int | None = None
+    page_label: str | None = None
+
+
+def clean_text(text: str) -> str:
+    """Replace characters SQLite and FTS cannot keep (NUL) without moving any offset."""
+    return text.replace("\x00", "\ufffd")

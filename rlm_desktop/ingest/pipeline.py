@@ -1,0 +1,335 @@
+"""Bring files into a library: decide what changed, extract in worker processes, write once."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rlm_desktop.errors import UsageError
+from rlm_desktop.ingest.chunking import chunk_blocks
+from rlm_desktop.ingest.detect import detect
+from rlm_desktop.ingest.extract import ExtractedFile, extract_file, file_sha256, open_document
+from rlm_desktop.ingest.model import EXTRACTOR_VERSION, ExtractionError
+from rlm_desktop.ingest.scanner import is_under, scan
+from rlm_desktop.store.library import Document, DocumentMeta, Library
+
+log = logging.getLogger(__name__)
+
+# Text files above this size are streamed by the writer itself instead of being read
+# whole in a worker, so memory stays bounded whatever the size of a log.
+STREAM_BYTES = 16 * 1024 * 1024
+STATUSES = ("added", "updated", "unchanged", "removed", "failed", "skipped")
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file in an ingest."""
+
+    path: str
+    status: str
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """Every file's outcome, with counts per status."""
+
+    files: list[FileOutcome] = field(default_factory=list)
+    cancelled: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """Number of files per status (every status present, zero when none)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for outcome in self.files:
+            counts[outcome.status] += 1
+        return counts
+
+    def to_json(self) -> dict:
+        """The public shape of ``ingest --json``."""
+        data: dict = self.counts()
+        data["cancelled"] = self.cancelled
+        data["files"] = [asdict(o) for o in sorted(self.files, key=lambda o: o.path)]
+        return data
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """Progress after each file: ``done`` of ``total`` files have an outcome."""
+
+    done: int
+    total: int
+    path: str
+    status: str
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass
+class _Job:
+    path: Path
+    size: int
+    mtime_ns: int
+    previous: Document | None
+
+    @property
+    def new_status(self) -> str:
+        return "updated" if self.previous else "added"
+
+
+class _Run:
+    """One ingest: the state shared by the planning and writing steps."""
+
+    def __init__(
+        self,
+        library: Library,
+        total: int,
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.library = library
+        self.report = IngestReport()
+        self.total = total
+        self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
+        self.recorded: set[str] = set()
+
+    def record(self, path: str, status: str, reason: str = "", warnings: list | None = None):
+        self.report.files.append(FileOutcome(path, status, reason, list(warnings or [])))
+        if status != "removed":
+            self.recorded.add(path)
+        if self.on_progress:
+            self.on_progress(IngestProgress(len(self.recorded), self.total, path, status))
+
+
+def ingest(
+    library: Library,
+    paths: Iterable[str | Path],
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> IngestReport:
+    """Ingest files and folders (recursively); unchanged files are skipped quickly."""
+    roots = [Path(p).expanduser().absolute() for p in paths]
+    missing = [str(r) for r in roots if not r.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    roots = [r.resolve() for r in roots]
+    library.add_sources(str(r) for r in roots)
+    return _ingest_roots(library, roots, on_progress, cancel, workers)
+
+
+def rescan(
+    library: Library,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> IngestReport:
+    """Ingest again every file and folder ever added; vanished ones are removed."""
+    roots = [Path(p) for p in library.sources()]
+    return _ingest_roots(library, roots, on_progress, cancel, workers)
+
+
+def remove(library: Library, paths: Iterable[str | Path]) -> IngestReport:
+    """Remove files or whole folders from the library and stop rescanning them."""
+    targets = [str(Path(p).expanduser().absolute()) for p in paths]
+    targets += [str(Path(t).resolve()) for t in targets]
+    report = IngestReport()
+    doomed = [d for d in library.documents() if any(is_under(d.path, t) for t in targets)]
+    library.remove_documents(d.id for d in doomed)
+    library.forget_sources(s for s in library.sources() if any(is_under(s, t) for t in targets))
+    report.files = [FileOutcome(d.path, "removed") for d in doomed]
+    return report
+
+
+def _ingest_roots(
+    library: Library,
+    roots: list[Path],
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    workers: int | None,
+) -> IngestReport:
+    library.discard_incomplete()
+    files = list(scan(r for r in roots if r.exists()))
+    run = _Run(library, len(files), on_progress, cancel)
+    known = {doc.path: doc for doc in library.documents()}
+    jobs = _plan(run, files, known)
+    # A folder that is missing as a whole (an unplugged drive) keeps its documents.
+    _remove_vanished(run, [r for r in roots if r.exists()], known)
+    streamed = [j for j in jobs if j.size > STREAM_BYTES and _is_text(j.path)]
+    pooled = [j for j in jobs if j not in streamed]
+    _extract_pooled(run, pooled, workers)
+    for job in streamed:
+        if run.cancel.is_set():
+            break
+        _stream(run, job)
+    for job in jobs:
+        if run.cancel.is_set() and str(job.path) not in run.recorded:
+            run.report.cancelled = True
+            run.record(str(job.path), "skipped", "cancelled before it was read")
+    return run.report
+
+
+def _plan(run: _Run, files: list[Path], known: dict[str, Document]) -> list[_Job]:
+    """Record unchanged files; return the files that must be (re)extracted."""
+    jobs = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError as exc:
+            run.record(str(path), "failed", f"cannot read: {exc.strerror}")
+            continue
+        previous = known.get(str(path))
+        if previous and _unchanged(previous, path, info.st_size, info.st_mtime_ns):
+            if previous.mtime_ns != info.st_mtime_ns:
+                run.library.touch(previous.id, info.st_mtime_ns)
+            run.record(str(path), "unchanged")
+            continue
+        jobs.append(_Job(path, info.st_size, info.st_mtime_ns, previous))
+    return jobs
+
+
+def _unchanged(doc: Document, path: Path, size: int, mtime_ns: int) -> bool:
+    if doc.extractor_version != EXTRACTOR_VERSION or doc.size != size:
+        return False
+    if doc.mtime_ns == mtime_ns:
+        return True
+    try:
+        return doc.sha256 is not None and file_sha256(path) == doc.sha256
+    except OSError:
+        return False
+
+
+def _remove_vanished(run: _Run, roots: list[Path], known: dict[str, Document]) -> None:
+    gone = [
+        doc
+        for doc in known.values()
+        if any(is_under(doc.path, str(r)) for r in roots) and not os.path.exists(doc.path)
+    ]
+    run.library.remove_documents(d.id for d in gone)
+    for doc in gone:
+        run.record(doc.path, "removed")
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        return detect(path).kind == "text"
+    except ExtractionError:
+        return False
+
+
+def _meta(job: _Job, sha256: str | None, kind: str, title: str) -> DocumentMeta:
+    return DocumentMeta(
+        path=str(job.path),
+        kind=kind,
+        size=job.size,
+        mtime_ns=job.mtime_ns,
+        sha256=sha256,
+        title=title or job.path.name,
+        extractor_version=EXTRACTOR_VERSION,
+    )
+
+
+def _write_extracted(run: _Run, job: _Job, result: ExtractedFile) -> None:
+    meta = _meta(job, result.sha256, result.kind, result.title)
+    if result.status != "ok":
+        run.library.record_unreadable(meta, result.status, result.reason)
+        run.record(result.path, result.status, result.reason)
+        return
+    meta.pages, meta.encoding, meta.warnings = result.pages, result.encoding, result.warnings
+    run.library.write_document(meta, result.passages)
+    run.record(result.path, job.new_status, "; ".join(result.warnings), result.warnings)
+
+
+def _extract_pooled(run: _Run, jobs: list[_Job], workers: int | None) -> None:
+    """Extract in worker processes (inline for a single file) and write as results come."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            if not run.cancel.is_set():
+                _write_extracted(run, job, extract_file(str(job.path)))
+        return
+    workers = workers or min(len(jobs), os.cpu_count() or 1, 8)
+    queue = deque(jobs)
+    while queue and not run.cancel.is_set():
+        suspects = _run_pool(run, queue, workers)
+        # A worker died (a parser crash, or the OS killed it): the files it may have been
+        # reading are retried one per process, so only the guilty file fails.
+        for job in suspects:
+            _write_extracted(run, job, _extract_alone(job))
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    # spawn: safe with threads (the GUI) and the only start method of frozen builds.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
+    """Drain the queue through a pool; return the in-flight jobs if the pool broke."""
+    pending: dict[Future, _Job] = {}
+    with _new_pool(workers) as pool:
+        try:
+            while True:
+                # A small window in flight, so finished texts never pile up in memory.
+                while queue and len(pending) < workers * 2 and not run.cancel.is_set():
+                    job = queue.popleft()
+                    pending[pool.submit(extract_file, str(job.path))] = job
+                if not pending:
+                    return []
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        pending[future] = job
+                        raise
+                    _write_extracted(run, job, result)
+        except BrokenProcessPool:
+            log.warning("an extraction worker died; retrying its files one by one")
+            return list(pending.values())
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _extract_alone(job: _Job) -> ExtractedFile:
+    with _new_pool(1) as pool:
+        try:
+            return pool.submit(extract_file, str(job.path)).result()
+        except BrokenProcessPool:
+            return ExtractedFile(
+                str(job.path), None, status="failed", reason="the file crashed the reader"
+            )
+
+
+def _stream(run: _Run, job: _Job) -> None:
+    """Read a large text file in the writer, passage by passage, in bounded memory."""
+    path = str(job.path)
+    try:
+        sha256 = file_sha256(job.path)
+        extraction = open_document(job.path)
+        meta = _meta(job, sha256, extraction.kind, extraction.title)
+        meta.encoding = extraction.encoding
+        # The list is shared: warnings found while streaming are stored at the end.
+        meta.warnings = extraction.warnings
+        run.library.write_document(meta, chunk_blocks(extraction.blocks))
+    except ExtractionError as exc:
+        run.library.record_unreadable(_meta(job, None, "text", ""), exc.status, exc.message)
+        run.record(path, exc.status, exc.message)
+        return
+    except OSError as exc:
+        run.library.record_unreadable(_meta(job, None, "text", ""), "failed", str(exc))
+        run.record(path, "failed", f"cannot read: {exc.strerror}")
+        return
+    run.record(path, job.new_status, "; ".join(meta.warnings), meta.warnings)

@@ -1,0 +1,75 @@
+"""The library's schema, as named migrations applied in order."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("rlm_desktop.library")
+
+_INITIAL = [
+    """
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        title TEXT NOT NULL,
+        pages INTEGER,
+        chars INTEGER NOT NULL DEFAULT 0,
+        lines INTEGER NOT NULL DEFAULT 0,
+        encoding TEXT,
+        status TEXT NOT NULL
+            CHECK (status IN ('ingesting', 'ok', 'warnings', 'failed', 'skipped')),
+        error TEXT NOT NULL DEFAULT '',
+        warnings TEXT NOT NULL DEFAULT '[]',
+        extractor_version INTEGER NOT NULL,
+        ingested_at TEXT NOT NULL
+    )
+    """,
+    # A path has one finished document; a new version is written beside it while
+    # 'ingesting' and swapped in by a single transaction.
+    "CREATE UNIQUE INDEX documents_path_done ON documents(path) WHERE status != 'ingesting'",
+    "CREATE INDEX documents_status ON documents(status)",
+    """
+    CREATE TABLE passages (
+        id INTEGER PRIMARY KEY,
+        doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        page INTEGER,
+        page_label TEXT,
+        line_start INTEGER NOT NULL,
+        line_end INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        text TEXT NOT NULL
+    )
+    """,
+    "CREATE UNIQUE INDEX passages_doc_ordinal ON passages(doc_id, ordinal)",
+    """
+    CREATE VIRTUAL TABLE passages_fts USING fts5(
+        text, content='passages', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2'
+    )
+    """,
+    """
+    CREATE TRIGGER passages_ai AFTER INSERT ON passages BEGIN
+        INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+    END
+    """,
+    """
+    CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN
+        INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END
+    """,
+    # Files and folders the user added, so a rescan finds new and vanished files.
+    "CREATE TABLE sources (path TEXT PRIMARY KEY, added_at TEXT NOT NULL)",
+]
+
+
+@migrations(name="001_documents_passages_fts")
+def _initial(db: Database) -> None:
+    # One execute() per statement: executescript() would commit the migration's transaction.
+    for statement in _INITIAL:
+        db.execute(statement)

@@ -1,0 +1,40 @@
+"""Shared fixtures: every test gets its own data dir; libraries live in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlm_desktop.store import Library
+
+DATA = Path(__file__).parent / "data"
+SAMPLES = Path(__file__).parent.parent / "resources" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Point RLM_DESKTOP_HOME at a fresh folder so no test touches real user data."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("RLM_DESKTOP_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    """An empty library in a temporary folder."""
+    with Library(tmp_path / "library") as lib:
+        yield lib
+
+
+def passages_tile(lib: Library, doc_id: int) -> bool:
+    """True when every passage is exactly the slice of the document text it claims."""
+    text = lib.document_text(doc_id)
+    previous_end = 0
+    for passage in lib.passages(doc_id):
+        if passage.start != previous_end or text[passage.start : passage.end] != passage.text:
+            return False
+        if passage.line_start != text.count("\n", 0, passage.start) + 1:
+            return False
+        previous_end = passage.end
+    return previous_end == len(text)

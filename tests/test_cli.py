@@ -1,0 +1,135 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from rlm_desktop.cli import cli
+from tests.conftest import SAMPLES
+
+SEARCH_KEYS = {"path", "page", "line_start", "line_end", "start", "end", "score", "snippet"}
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, [*args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def ingested(run, tmp_path):
+    corpus = tmp_path / "docs"
+    shutil.copytree(SAMPLES, corpus)
+    (corpus / "broken.pdf").write_text("not a pdf")
+    lib = str(tmp_path / "lib")
+    result = run("ingest", str(corpus), "--library", lib, "--json")
+    assert result.exit_code == 0, result.output
+    return lib, corpus, json.loads(result.output)
+
+
+def test_ingest_json_reports_counts_and_every_file(ingested):
+    _, corpus, data = ingested
+    for key in ("added", "updated", "unchanged", "removed", "failed"):
+        assert isinstance(data[key], int)
+    assert data["failed"] == 1 and data["added"] == len(list(corpus.iterdir())) - 1
+    by_name = {f["path"].rsplit("/", 1)[-1]: f for f in data["files"]}
+    assert by_name["broken.pdf"]["status"] == "failed"
+    assert "not a PDF" in by_name["broken.pdf"]["reason"]
+    assert by_name["Apache_2k.log"] == {
+        "path": str(corpus / "Apache_2k.log"),
+        "status": "added",
+        "reason": "",
+        "warnings": [],
+    }
+
+
+def test_ingest_text_summary_names_failures(run, ingested):
+    lib, corpus, _ = ingested
+    result = run("ingest", str(corpus), "--library", lib)
+    assert result.exit_code == 0
+    assert "0 added" in result.output and "unchanged" in result.output
+    assert "broken.pdf" not in result.output  # unchanged: nothing new to report
+    (corpus / "broken.pdf").write_text("still not a pdf, but changed")
+    result = run("ingest", str(corpus), "--library", lib)
+    assert "failed" in result.output and "broken.pdf: not a PDF" in result.output
+
+
+def test_search_json_gives_locations(run, ingested):
+    lib, corpus, _ = ingested
+    result = run("search", "jk2_init", "--library", lib, "-k", "3", "--json")
+    hits = json.loads(result.output)
+    assert len(hits) == 3
+    assert all(set(h) >= SEARCH_KEYS and h["page"] is None for h in hits)
+    with open(corpus / "Apache_2k.log", newline="", encoding="utf-8") as handle:
+        text = handle.read()  # exactly as stored: the log has stray carriage returns
+    for hit in hits:
+        assert hit["path"] == str(corpus / "Apache_2k.log")
+        excerpt = text[hit["start"] : hit["end"]]
+        assert "jk2_init" in excerpt
+        assert excerpt.count("\n") == hit["line_end"] - hit["line_start"] + 1
+        assert text.count("\n", 0, hit["start"]) + 1 == hit["line_start"]
+
+
+def test_search_in_a_pdf_reports_the_page(run, ingested):
+    lib, _, _ = ingested
+    hits = json.loads(run("search", "multi-column", "--library", lib, "--json").output)
+    pdf_hits = [h for h in hits if h["path"].endswith(".pdf")]
+    assert pdf_hits and all(isinstance(h["page"], int) and h["page"] >= 1 for h in pdf_hits)
+
+
+def test_search_text_output_is_readable(run, ingested):
+    lib, _, _ = ingested
+    result = run("search", '"authentication failure"', "--library", lib, "-k", "2")
+    assert result.exit_code == 0
+    assert "OpenSSH_2k.log" in result.output and "lines " in result.output
+    assert "authentication failure" in result.output
+
+
+def test_docs_lists_status_pages_and_errors(run, ingested):
+    lib, _, _ = ingested
+    docs = json.loads(run("docs", "--library", lib, "--json").output)
+    by_name = {d["path"].rsplit("/", 1)[-1]: d for d in docs}
+    assert by_name["pdflatex-4-pages.pdf"]["pages"] == 4
+    assert by_name["broken.pdf"]["status"] == "failed"
+    text = run("docs", "--library", lib).output
+    assert "pdflatex-4-pages.pdf" in text and "not a PDF" in text
+
+
+def test_usage_errors_exit_2_and_unwritable_library_exits_1(run, tmp_path):
+    missing = run("ingest", str(tmp_path / "missing"), "--library", str(tmp_path / "lib"))
+    assert missing.exit_code == 2 and "no such file or folder" in missing.output
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    broken = run("docs", "--library", str(blocker / "lib"))
+    assert broken.exit_code == 1
+    assert "cannot open the library" in broken.output
+    assert len(broken.output.strip().splitlines()) == 1
+    empty_query = run("search", "!!!", "--library", str(tmp_path / "lib"))
+    assert empty_query.exit_code == 2
+
+
+def test_library_defaults_to_the_data_dir_override(run, isolated_home, tmp_path):
+    (tmp_path / "one.log").write_text("hello data dir\n")
+    assert run("ingest", str(tmp_path / "one.log")).exit_code == 0
+    assert (isolated_home / "library" / "library.db").exists()
+
+
+def test_the_installed_console_script_runs_the_demo(tmp_path):
+    exe = shutil.which("rlm-desktop") or str(
+        __import__("pathlib").Path(sys.executable).parent / "rlm-desktop"
+    )
+    result = subprocess.run(
+        [exe, "demo", "--library", str(tmp_path / "lib")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "added" in result.stdout
+    assert "OpenSSH_2k.log" in result.stdout
