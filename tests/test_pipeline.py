@@ -248,7 +248,9 @@ def test_a_worker_killed_mid_batch_loses_no_file(library, tmp_path):
 
     report = pipeline.ingest(library, [folder], on_progress=kill_a_worker, workers=2)
     assert killed
-    assert report.counts()["added"] == 12
+    assert report.counts()["added"] == 12, [
+        f for f in report.to_json()["files"] if f["status"] != "added"
+    ]
     assert len(library.documents()) == 12
     assert all(passages_tile(library, d.id) for d in library.documents())
 

@@ -282,8 +282,9 @@ def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
             while True:
                 # A small window in flight, so finished texts never pile up in memory.
                 while queue and len(pending) < workers * 2 and not run.cancel.is_set():
-                    job = queue.popleft()
-                    pending[pool.submit(extract_file, str(job.path))] = job
+                    # Submit before popping: submit() raises if the pool just broke.
+                    future = pool.submit(extract_file, str(queue[0].path))
+                    pending[future] = queue.popleft()
                 if not pending:
                     return []
                 done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
