@@ -288,6 +288,127 @@ def bench_ingest(as_json: bool, quick: bool) -> None:
     print_results(results, as_json, out)
 
 
+@bench.command("sandbox")
+@json_option
+@click.option("--quick", is_flag=True, help="A 1M-token library: a fast smoke run.")
+def bench_sandbox(as_json: bool, quick: bool) -> None:
+    """REPL start vs plain read, child memory, locate vs str.find (10M-token library)."""
+    from rlm_desktop.bench.report import print_results
+    from rlm_desktop.bench.sandbox_bench import run_sandbox_benchmarks
+
+    results = run_sandbox_benchmarks(quick=quick, log=lambda msg: err.print(f"[dim]{msg}[/]"))
+    print_results(results, as_json, out)
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(cli.main(prog_name="rlm-desktop"))
+
+
+# ------------------------------------------------------------------ the sandboxed REPL
+
+
+def _sandbox_limits(timeout: float | None, memory: int | None):
+    from rlm_desktop.sandbox.host import SandboxLimits
+
+    defaults = SandboxLimits()
+    return SandboxLimits(
+        timeout_s=timeout or defaults.timeout_s, memory_mb=memory or defaults.memory_mb
+    )
+
+
+def _explored_json(explored) -> list[dict]:
+    keys = ("path", "document", "page", "page_label", "line_start", "line_end", "start", "end")
+    return [{**{k: getattr(e, k) for k in keys}, "via": e.via} for e in explored]
+
+
+def _show_cell(result) -> None:
+    if result.stdout:
+        click.echo(result.stdout, nl=not result.stdout.endswith("\n"))
+    if result.stderr:
+        click.echo(result.stderr, nl=not result.stderr.endswith("\n"), err=True)
+    if result.error and result.error != "exception":
+        err.print(f"[red]{result.error}:[/] {escape(result.message)}")
+    elif result.state_lost:
+        err.print("[yellow]note:[/] the REPL was restarted; earlier variables are gone")
+    if result.final is not None:
+        err.print(f"[green]FINAL:[/] {escape(result.final)}")
+
+
+@cli.command()
+@library_option
+@click.option(
+    "--exec",
+    "exec_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Run this file as one cell and exit (status 1 if it raised or was killed).",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds per cell.")
+@click.option("--memory", type=click.IntRange(min=64), help="Memory limit of the REPL in MB.")
+@json_option
+@click.pass_context
+def repl(
+    ctx: click.Context,
+    library_dir: Path | None,
+    exec_file: Path | None,
+    timeout: float | None,
+    memory: int | None,
+    as_json: bool,
+) -> None:
+    """A sandboxed Python REPL with the library as `context` (and grep, search, locate)."""
+    from rlm_desktop.sandbox.host import Sandbox
+
+    with open_library(ctx, library_dir) as library:
+        folder = library.folder
+    with Sandbox(library=folder, limits=_sandbox_limits(timeout, memory)) as sandbox:
+        if exec_file is not None:
+            result = sandbox.execute(exec_file.read_text(encoding="utf-8"))
+            if as_json:
+                print_json(
+                    {
+                        "stdout": result.stdout,
+                        "stderr": result.stderr,
+                        "error": result.error,
+                        "message": result.message,
+                        "final": result.final,
+                        "explored": _explored_json(result.explored),
+                    }
+                )
+            else:
+                _show_cell(result)
+            ctx.exit(1 if result.error else 0)
+        _interactive(sandbox)
+
+
+def _interactive(sandbox) -> None:
+    import codeop
+
+    assert sandbox.isolation is not None
+    err.print(
+        f"RLM Desktop REPL — context: {sandbox.context_chars:,} characters. "
+        f"Isolation {escape(sandbox.isolation.summary())}.\n"
+        "Try: print(context.describe()), context.grep('error')[:5], help(context.search). "
+        "Ctrl+D exits."
+    )
+    while True:
+        lines: list[str] = []
+        try:
+            while True:
+                lines.append(input("... " if lines else ">>> "))
+                source = "\n".join(lines)
+                try:
+                    complete = codeop.compile_command(source, "<cell>", "exec")
+                except SyntaxError:
+                    break  # let the REPL report it
+                if complete is not None and not (
+                    lines[-1].startswith((" ", "\t")) or source.rstrip().endswith(":")
+                ):
+                    break
+        except EOFError:
+            err.print()
+            return
+        except KeyboardInterrupt:
+            err.print("\nKeyboardInterrupt")
+            continue
+        if "\n".join(lines).strip():
+            _show_cell(sandbox.execute("\n".join(lines)))

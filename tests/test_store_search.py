@@ -23,9 +23,23 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
         assert lib.path == (tmp_path / "lib" / "library.db").resolve()
         assert lib.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = [r[0] for r in lib.db.execute("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["001_documents_passages_fts"]
+        assert applied == ["001_documents_passages_fts", "002_library_revision"]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
+
+
+def test_the_revision_changes_with_the_readable_documents_only(library):
+    def revision():
+        return library.db.execute("SELECT value FROM library_state").fetchone()[0]
+
+    start = revision()
+    doc = _add(library, "/a.log", ["first"])
+    after_add = revision()
+    assert after_add > start
+    library.touch(doc.id, 123)
+    assert revision() == after_add
+    library.remove_documents([doc.id])
+    assert revision() > after_add
 
 
 def test_words_match_with_or_and_rank_by_bm25(library):

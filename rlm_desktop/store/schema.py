@@ -73,3 +73,17 @@ def _initial(db: Database) -> None:
     # One execute() per statement: executescript() would commit the migration's transaction.
     for statement in _INITIAL:
         db.execute(statement)
+
+
+@migrations(name="002_library_revision")
+def _revision(db: Database) -> None:
+    # A counter bumped by every change to the set of readable documents, so caches of the
+    # library's text (the REPL's context) know when they are stale.
+    db.execute("CREATE TABLE library_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    db.execute("INSERT INTO library_state VALUES ('revision', 0)")
+    bump = "UPDATE library_state SET value = value + 1 WHERE key = 'revision';"
+    for event in ("INSERT", "DELETE", "UPDATE OF status, chars"):
+        name = event.split()[0].lower()
+        db.execute(
+            f"CREATE TRIGGER documents_revision_{name} AFTER {event} ON documents BEGIN {bump} END"
+        )

@@ -1,0 +1,152 @@
+"""``rlm-desktop bench sandbox``: the REPL child beside plain Python, on a generated library."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rlm_desktop.bench.ingest_bench import make_big_log
+from rlm_desktop.bench.report import BenchResult
+from rlm_desktop.ingest import pipeline
+from rlm_desktop.sandbox import snapshot
+from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.host import Sandbox
+from rlm_desktop.store import Library
+
+_CHARS_PER_TOKEN = 4
+
+
+def _median_time(action: Callable[[], float], repeat: int) -> float:
+    """Median of what ``action`` reports as its own duration."""
+    return statistics.median(action() for _ in range(repeat))
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc")
+
+
+def make_library(folder: Path, tokens: int, log: Callable[[str], None]) -> Path:
+    """A library of generated logs holding about ``tokens`` tokens (4 characters each)."""
+    docs = folder / "docs"
+    docs.mkdir(parents=True)
+    per_file = 4 * 1024 * 1024
+    files = max(1, tokens * _CHARS_PER_TOKEN // per_file)
+    for i in range(files):
+        make_big_log(docs / f"service-{i:03d}.log", per_file, seed=i)
+    log(f"library: {files} logs, {files * per_file / 2**20:,.0f} MB; ingesting")
+    with Library(folder / "lib") as library:
+        pipeline.ingest(library, [docs])
+    return folder / "lib"
+
+
+def bench_start(library_dir: Path, work: Path, repeat: int) -> tuple[BenchResult, BenchResult]:
+    """Start-to-first-result versus plain Python reading the text; child memory after start."""
+    context = Context.from_library(library_dir / "library.db")
+    text_file = work / "context.txt"
+    text_file.write_text(str(context), encoding="utf-8")
+    text_mb = text_file.stat().st_size / 2**20
+    del context
+    reader = "import sys; print(len(open(sys.argv[1], encoding='utf-8').read()))"
+
+    def plain() -> float:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", reader, str(text_file)], check=True, capture_output=True
+        )
+        return time.perf_counter() - started
+
+    def sandbox() -> float:
+        box = Sandbox(library=library_dir)
+        try:
+            started = time.perf_counter()
+            box.start()
+            if box.execute("print(len(context))").error:
+                raise RuntimeError("the benchmark cell failed")
+            return time.perf_counter() - started
+        finally:
+            box.close()
+
+    baseline = _median_time(plain, repeat)
+    ours = _median_time(sandbox, repeat)
+    with Sandbox(library=library_dir) as box:
+        rss = _rss_mb(box.pid)
+    start = BenchResult(
+        name="REPL start to first result vs plain read",
+        value=ours,
+        baseline=baseline,
+        ratio=baseline / ours,
+        goal="ours <= 2x plain (ratio >= 0.5)",
+        met=ours <= 2 * baseline,
+        detail=f"{text_mb:,.0f} MB of text; median of {repeat}; both include interpreter "
+        "start; ours reads the library's text snapshot (written once per library change)",
+    )
+    memory = BenchResult(
+        name="REPL child memory after start",
+        value=rss,
+        baseline=text_mb,
+        ratio=text_mb / rss,
+        goal="RSS < 3x text (ratio > 0.33)",
+        met=rss < 3 * text_mb,
+        unit="MB",
+        detail="baseline = size of the text",
+    )
+    return start, memory
+
+
+def bench_locate(library_dir: Path, snippets: int) -> BenchResult:
+    """Locating printed snippets: the line index versus one str.find per snippet."""
+    snapshot.ensure(library_dir / "library.db")
+    context = Context.from_library(library_dir / "library.db")
+    text = str(context)
+    rng = random.Random(7)
+    pieces = []
+    for _ in range(snippets):
+        start = rng.randrange(0, len(text) - 3000)
+        pieces.append(text[start : start + rng.randrange(200, 2000)])
+
+    def ours() -> list:
+        context._line_index = None  # loading the index is part of the cost
+        return [context.locate(piece) for piece in pieces]
+
+    started = time.perf_counter()
+    found = ours()
+    ours_s = time.perf_counter() - started
+    started = time.perf_counter()
+    naive = [text.find(piece) for piece in pieces]
+    naive_s = time.perf_counter() - started
+    if [loc.context_start if loc else -1 for loc in found] != naive:
+        raise RuntimeError("locate disagrees with str.find")
+    return BenchResult(
+        name="locate printed snippets vs str.find",
+        value=ours_s,
+        baseline=naive_s,
+        ratio=naive_s / ours_s,
+        goal="at least 10x faster",
+        met=naive_s / ours_s >= 10,
+        detail=f"{snippets} snippets of 200-2,000 characters; ours includes loading the line index "
+        "(built with the text snapshot, once per library change)",
+    )
+
+
+def run_sandbox_benchmarks(
+    quick: bool = False, log: Callable[[str], None] = lambda _msg: None
+) -> list[BenchResult]:
+    """Run the sandbox benchmarks on a generated library (10M tokens; 1M with --quick)."""
+    tokens = 1_000_000 if quick else 10_000_000
+    with tempfile.TemporaryDirectory(prefix="rlm-bench-") as tmp:
+        work = Path(tmp)
+        library_dir = make_library(work, tokens, log)
+        log("timing REPL start and plain reads")
+        start, memory = bench_start(library_dir, work, repeat=3 if quick else 5)
+        log("timing locate")
+        return [start, memory, bench_locate(library_dir, 100 if quick else 1000)]

@@ -1,0 +1,255 @@
+"""Confinement the REPL child applies to itself before it runs any model-written code.
+
+Layers, strongest first (each is used when the platform allows it):
+- Linux user + network namespace: the child has no network interface at all, and loses
+  every privilege of the user outside (root included);
+- Landlock: the filesystem becomes read-only except the child's private temp folder, and
+  only the folders Python needs (plus the library) can be read at all; on newer kernels
+  TCP connect/bind and signals to processes outside the sandbox are refused too;
+- resource limits (address space, CPU seconds, file size, open files, no new processes,
+  no core dumps), applied everywhere POSIX allows;
+- an audit hook refusing sockets, process creation, ctypes and file writes outside the
+  temp folder: defence in depth only, since Python code can in principle get around it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+
+# Syscall numbers are the same on x86_64 and aarch64 (the generic table).
+_SYS_LANDLOCK_CREATE_RULESET = 444
+_SYS_LANDLOCK_ADD_RULE = 445
+_SYS_LANDLOCK_RESTRICT_SELF = 446
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+
+_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1, 2, 4, 8
+_FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+_FS_ALL_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
+_NET_ALL = 0b11  # bind and connect TCP (ABI 4+)
+_SCOPE_ALL = 0b11  # abstract unix sockets and signals (ABI 6+)
+
+_READABLE = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/bin",
+    "/etc",
+    "/opt",
+    "/dev/null",
+    "/dev/urandom",
+    "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
+)
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+@dataclass
+class Isolation:
+    """What confinement is in force in a REPL child; shown to the user as a level."""
+
+    level: str = "basic"
+    network_namespace: bool = False
+    landlock_abi: int = 0
+    audit_hook: bool = False
+    rlimits: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """A JSON-safe dict."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for a status bar or the CLI."""
+        parts = ["separate process", "resource limits"]
+        if self.network_namespace:
+            parts.append("no network (namespace)")
+        if self.landlock_abi:
+            parts.append(f"filesystem confined (Landlock ABI {self.landlock_abi})")
+        if self.audit_hook:
+            parts.append("audit hook")
+        return f"{self.level}: " + ", ".join(parts)
+
+
+def apply_rlimits(memory_mb: int, cpu_s: int, file_mb: int, open_files: int) -> dict[str, int]:
+    """Set the OS resource limits of this process; return what was set."""
+    import resource
+
+    wanted = {
+        "RLIMIT_AS": memory_mb * 1024 * 1024,
+        "RLIMIT_CPU": cpu_s,
+        "RLIMIT_FSIZE": file_mb * 1024 * 1024,
+        "RLIMIT_NOFILE": open_files,
+        "RLIMIT_CORE": 0,
+        "RLIMIT_NPROC": 0,  # no new processes (enforced for root too once in a user namespace)
+    }
+    applied = {}
+    for name, value in wanted.items():
+        which = getattr(resource, name, None)
+        if which is None:
+            continue
+        try:
+            resource.setrlimit(which, (value, value))
+            applied[name] = value
+        except (ValueError, OSError):
+            continue
+    return applied
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def enter_network_namespace() -> bool:
+    """Move into a new user + network namespace (no interfaces but a down loopback)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return _libc().unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0
+
+
+def landlock(writable: str, readable: list[str]) -> int:
+    """Confine the filesystem (and TCP, signals where supported); return the ABI used, or 0."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    if abi <= 0:
+        return 0
+    fs_all = _FS_ALL_BY_ABI[max(k for k in _FS_ALL_BY_ABI if k <= abi)]
+    attr = _RulesetAttr(fs_all, _NET_ALL if abi >= 4 else 0, _SCOPE_ALL if abi >= 6 else 0)
+    size = ctypes.sizeof(attr) if abi >= 6 else (16 if abi >= 4 else 8)
+    ruleset = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0)
+    if ruleset < 0:
+        return 0
+    try:
+        for path, access in [(p, _FS_READ) for p in readable] + [(writable, fs_all)]:
+            _allow(libc, ruleset, path, access, fs_all)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return 0
+        if libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _allow(libc: ctypes.CDLL, ruleset: int, path: str, access: int, fs_all: int) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if not os.path.isdir(path):
+            # Directory-only rights are invalid on a file.
+            access &= (
+                _FS_EXECUTE
+                | _FS_WRITE_FILE
+                | _FS_READ_FILE
+                | (fs_all & (1 << 14))
+                | (fs_all & (1 << 15))
+            )
+        rule = _PathBeneathAttr(access & fs_all, fd)
+        libc.syscall(
+            _SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0
+        )
+    finally:
+        os.close(fd)
+
+
+def readable_paths(extra: list[str]) -> list[str]:
+    """Folders Python and the REPL need to read, plus ``extra`` (e.g. the library)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = set(_READABLE) | set(extra) | {package}
+    for entry in [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]:
+        if entry and os.path.exists(entry):
+            paths.add(os.path.realpath(entry))
+    paths.add(f"/proc/{os.getpid()}")
+    return sorted(paths)
+
+
+_BLOCKED_EVENTS = {
+    "socket.__new__": "network access",
+    "socket.connect": "network access",
+    "socket.bind": "network access",
+    "socket.getaddrinfo": "network access",
+    "subprocess.Popen": "starting processes",
+    "os.system": "starting processes",
+    "os.exec": "starting processes",
+    "os.posix_spawn": "starting processes",
+    "os.spawn": "starting processes",
+    "os.fork": "starting processes",
+    "os.forkpty": "starting processes",
+    "pty.spawn": "starting processes",
+    "os.kill": "signalling processes",
+    "os.killpg": "signalling processes",
+    "ctypes.dlopen": "ctypes",
+    "ctypes.dlsym": "ctypes",
+    "ctypes.cdata": "ctypes",
+    "ctypes.call_function": "ctypes",
+}
+_WRITE_EVENTS = {
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.truncate",
+    "os.symlink",
+    "os.link",
+    "shutil.rmtree",
+    "os.utime",
+    "os.chown",
+}
+
+
+def install_audit_hook(writable: str) -> None:
+    """Refuse network, process creation, ctypes and writes outside ``writable``."""
+    root = os.path.realpath(writable) + os.sep
+
+    def inside(path: object) -> bool:
+        if isinstance(path, int):
+            return True  # an already-open descriptor
+        try:
+            full = os.path.realpath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return False
+        return (full + os.sep).startswith(root)
+
+    def hook(event: str, args: tuple) -> None:
+        reason = _BLOCKED_EVENTS.get(event)
+        if reason is None and event.startswith(("os.exec", "os.spawn", "os.posix_spawn")):
+            reason = "starting processes"
+        if reason is not None:
+            raise PermissionError(f"sandbox: {reason} is not allowed")
+        if event == "open" and len(args) >= 2:
+            path, mode = args[0], args[1]
+            flags = args[2] if len(args) > 2 else 0
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            )
+            if writing and not inside(path):
+                raise PermissionError(f"sandbox: writing outside the sandbox folder: {path}")
+        elif event in _WRITE_EVENTS and args and not inside(args[0]):
+            raise PermissionError(f"sandbox: changing files outside the sandbox folder: {args[0]}")
+
+    sys.addaudithook(hook)

@@ -1,0 +1,377 @@
+"""``context`` inside the REPL: the whole library as one ``str``, with helpers that know where
+every character came from (document, page, line).
+
+This module runs in the sandbox child. It imports only the standard library (and numpy,
+lazily, for the locate index) and opens the library database read-only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlm_desktop.sandbox import snapshot
+from rlm_desktop.sandbox.locate import LineIndex
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a piece of ``context`` comes from. ``start``/``end`` are offsets in the document's
+    own text; ``context_start``/``context_end`` are offsets in ``context``."""
+
+    document: str
+    path: str
+    page: int | None
+    page_label: str | None
+    line_start: int
+    line_end: int
+    start: int
+    end: int
+    context_start: int
+    context_end: int
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document of the library as seen from the REPL."""
+
+    index: int
+    name: str
+    path: str
+    kind: str
+    pages: int | None
+    length: int
+    start: int  # offset of the document's text in ``context``
+    _context: str = field(repr=False, compare=False)
+
+    @property
+    def end(self) -> int:
+        """Offset just past the document's text in ``context``."""
+        return self.start + self.length
+
+    @property
+    def text(self) -> str:
+        """The document's full text."""
+        return str.__getitem__(self._context, slice(self.start, self.end))
+
+
+@dataclass(frozen=True)
+class GrepMatch:
+    """A line that matched ``context.grep``."""
+
+    document: str
+    path: str
+    line: int
+    page: int | None
+    text: str
+    start: int  # offset of the match in ``context``
+
+    def __str__(self) -> str:
+        where = f"p.{self.page} " if self.page is not None else ""
+        return f"{self.document}:{where}line {self.line}: {self.text}"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A passage found by ``context.search`` (full-text search, best first)."""
+
+    document: str
+    path: str
+    page: int | None
+    line_start: int
+    line_end: int
+    score: float
+    text: str
+    start: int  # offset of the passage in ``context``
+
+    def __str__(self) -> str:
+        where = f"p.{self.page} " if self.page is not None else ""
+        return f"[{self.document} {where}lines {self.line_start}-{self.line_end}] {self.text}"
+
+
+class _Passages:
+    """Passage boundaries of the whole context, for offset → page/line lookups."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.pages: list[int | None] = []
+        self.labels: list[str | None] = []
+        self.lines: list[int] = []
+        self.docs: list[int] = []
+
+    def add(self, start: int, page: int | None, label: str | None, line: int, doc: int) -> None:
+        self.starts.append(start)
+        self.pages.append(page)
+        self.labels.append(label)
+        self.lines.append(line)
+        self.docs.append(doc)
+
+    def sort(self) -> None:
+        """Order by offset in ``context`` (documents are ordered by path, not by id)."""
+        order = sorted(range(len(self.starts)), key=self.starts.__getitem__)
+        for name in ("starts", "pages", "labels", "lines", "docs"):
+            column = getattr(self, name)
+            setattr(self, name, [column[i] for i in order])
+
+
+class Context(str):
+    """The library's text as one string, plus helpers. Behaves exactly like ``str``."""
+
+    documents: list[DocumentInfo]
+    _doc_ids: list[int]
+    _passage_table: _Passages | None
+    _conn: sqlite3.Connection | None
+    _line_index: LineIndex | None
+    _index_file: str | None
+
+    def __new__(cls, text: str) -> Context:
+        self = super().__new__(cls, text)
+        self.documents = []
+        self._doc_ids = []
+        self._passage_table = None
+        self._conn = None
+        self._line_index = None
+        self._index_file = None
+        return self
+
+    @property
+    def _passages(self) -> _Passages:
+        """Passage boundaries, read from the library the first time they are needed."""
+        if self._passage_table is None:
+            table = _Passages()
+            if self._conn is not None:
+                index = {doc_id: n for n, doc_id in enumerate(self._doc_ids)}
+                rows = self._conn.execute(
+                    "SELECT doc_id, start, page, page_label, line_start FROM passages "
+                    "ORDER BY doc_id, ordinal"
+                )
+                for doc_id, start, page, label, line in rows:
+                    n = index.get(doc_id)
+                    if n is not None:
+                        table.add(self.documents[n].start + start, page, label, line, n)
+                table.sort()
+            self._passage_table = table
+        return self._passage_table
+
+    # -------------------------------------------------------------- building
+
+    @classmethod
+    def from_library(cls, db_path: str | Path) -> Context:
+        """Load every readable document of a library (opened read-only)."""
+        db_path = Path(db_path).resolve()
+        # Kept open for search() and page/line lookups: the REPL child opens it before it
+        # confines itself.
+        conn = sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        text, meta, index_file = snapshot.load(db_path, conn)
+        self = cls(text)
+        self._index_file = index_file
+        self.documents = [
+            DocumentInfo(
+                n, d["name"], d["path"], d["kind"], d["pages"], d["length"], d["start"], self
+            )
+            for n, d in enumerate(meta)
+        ]
+        self._doc_ids = [d["id"] for d in meta]
+        self._conn = conn
+        return self
+
+    @classmethod
+    def from_text(cls, text: str) -> Context:
+        """Wrap one plain string (the Python API without a library); equal to ``text``."""
+        self = cls(text)
+        self.documents = [DocumentInfo(0, "context", "", "text", None, len(text), 0, self)]
+        return self
+
+    @classmethod
+    def from_strings(cls, pieces: list[str]) -> Context:
+        """Wrap plain strings (the Python API without a library): each becomes a document."""
+        parts, meta, offset = [], [], 0
+        for n, piece in enumerate(pieces, 1):
+            header = f"=== Document {n} ({len(piece):,} characters) ===\n"
+            parts.append(header)
+            offset += len(header)
+            meta.append((n - 1, f"document {n}", "", "text", None, len(piece), offset))
+            parts.append(piece)
+            offset += len(piece)
+            if not piece.endswith("\n"):
+                parts.append("\n")
+                offset += 1
+        self = cls("".join(parts))
+        self.documents = [DocumentInfo(*row, _context=self) for row in meta]
+        return self
+
+    # -------------------------------------------------------------- locating
+
+    def locate(self, text: str) -> Location | None:
+        """Find where a piece of library text comes from: document, page and lines.
+
+        Returns None when ``text`` is not verbatim library text.
+        """
+        span = self._index().find(text)
+        return None if span is None else self.location(*span)
+
+    def location(self, start: int, end: int) -> Location | None:
+        """Describe the range ``context[start:end]`` (None if it is not inside one document)."""
+        doc = self._document_at(start)
+        if doc is None or end > doc.end or end <= start:
+            return None
+        first, last = self._line_page(start), self._line_page(end - 1)
+        return Location(
+            document=doc.name,
+            path=doc.path,
+            page=first[1],
+            page_label=first[2],
+            line_start=first[0],
+            line_end=last[0],
+            start=start - doc.start,
+            end=end - doc.start,
+            context_start=start,
+            context_end=end,
+        )
+
+    def explored(self, output: str, via: str) -> list[dict]:
+        """Library text that appears verbatim in ``output``, one record per document page.
+
+        ``via`` says how it reached a model: ``printed`` or ``subcall``.
+        """
+        records: list[dict] = []
+        if len(output) < 40:
+            return records  # too short to trace back; and it spares building the index
+        for start, end in self._index().spans(output):
+            for piece_start, piece_end in self._pieces(start, end):
+                location = self.location(piece_start, piece_end)
+                if location is not None:
+                    records.append({**location.__dict__, "via": via})
+        return records
+
+    def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Cut a range at document and PDF page boundaries (headers are dropped)."""
+        p = self._passages
+        pieces = []
+        for doc in self.documents:
+            cur, stop = max(start, doc.start), min(end, doc.end)
+            if cur >= stop:
+                continue
+            i = bisect.bisect_right(p.starts, cur) - 1
+            while cur < stop:
+                j = i + 1
+                page = p.pages[i] if i >= 0 else None
+                while j < len(p.starts) and p.starts[j] < stop and p.pages[j] == page:
+                    j += 1
+                piece_end = min(stop, p.starts[j]) if j < len(p.starts) else stop
+                pieces.append((cur, piece_end))
+                cur, i = piece_end, j
+        return pieces
+
+    def _index(self) -> LineIndex:
+        if self._line_index is None:
+            self._line_index = LineIndex(str(self), self._index_file)
+        return self._line_index
+
+    def _document_at(self, offset: int) -> DocumentInfo | None:
+        starts = [d.start for d in self.documents]
+        i = bisect.bisect_right(starts, offset) - 1
+        if i < 0 or offset >= self.documents[i].end:
+            return None
+        return self.documents[i]
+
+    def _line_page(self, offset: int) -> tuple[int, int | None, str | None]:
+        """Return (1-based line in its document, page, page label) of an offset."""
+        p = self._passages
+        i = bisect.bisect_right(p.starts, offset) - 1
+        if i >= 0 and self.documents[p.docs[i]].start <= offset < self.documents[p.docs[i]].end:
+            line = p.lines[i] + str.count(self, "\n", p.starts[i], offset)
+            return line, p.pages[i], p.labels[i]
+        doc = self._document_at(offset)
+        start = doc.start if doc else 0
+        return 1 + str.count(self, "\n", start, offset), None, None
+
+    # -------------------------------------------------------------- helpers
+
+    def grep(
+        self, pattern: str, flags: int = re.IGNORECASE, max_results: int = 1000
+    ) -> list[GrepMatch]:
+        """Lines matching a regular expression (case-insensitive by default), in order.
+
+        Each match gives document, line number, page (PDFs), the line's text and its offset.
+        Example: ``for m in context.grep(r"error|fail"): print(m)``
+        """
+        results: list[GrepMatch] = []
+        last_line_start = -1
+        for match in re.finditer(pattern, str(self), flags | re.MULTILINE):
+            line_start = str.rfind(self, "\n", 0, match.start()) + 1
+            if line_start == last_line_start:
+                continue
+            last_line_start = line_start
+            line_end = str.find(self, "\n", match.start())
+            line_end = len(self) if line_end == -1 else line_end
+            doc = self._document_at(line_start)
+            if doc is None:
+                continue  # a document header line
+            line, page, _ = self._line_page(line_start)
+            text = str.__getitem__(self, slice(line_start, line_end))
+            results.append(GrepMatch(doc.name, doc.path, line, page, text, line_start))
+            if len(results) >= max_results:
+                break
+        return results
+
+    def search(self, query: str, k: int = 10) -> list[SearchResult]:
+        """Full-text search (bm25 ranking; words OR'ed, "quotes" for a phrase), best first."""
+        if self._conn is None:
+            raise RuntimeError("search needs a library; use grep() on plain-text context")
+        from rlm_desktop.store.search import search_passages
+
+        hits = search_passages(self._conn, query, k)
+        by_path = {d.path: d for d in self.documents}
+        results = []
+        for hit in hits:
+            doc = by_path.get(hit.path)
+            if doc is None:
+                continue  # ingested after this REPL started
+            start = doc.start + hit.start
+            text = str.__getitem__(self, slice(start, doc.start + hit.end))
+            results.append(
+                SearchResult(
+                    doc.name,
+                    doc.path,
+                    hit.page,
+                    hit.line_start,
+                    hit.line_end,
+                    round(hit.score, 3),
+                    text,
+                    start,
+                )
+            )
+        return results
+
+    def chunks(self, size: int = 100_000, overlap: int = 0) -> list[str]:
+        """Split the whole context into pieces of ``size`` characters (cut at line breaks)."""
+        if size <= overlap or size <= 0:
+            raise ValueError("size must be positive and larger than overlap")
+        pieces, start, total = [], 0, len(self)
+        while start < total:
+            end = min(start + size, total)
+            if end < total:
+                newline = str.rfind(self, "\n", start + size // 2, end)
+                end = newline + 1 if newline != -1 else end
+            pieces.append(str.__getitem__(self, slice(start, end)))
+            if end >= total:
+                break
+            start = max(end - overlap, start + 1)
+        return pieces
+
+    def by_document(self) -> list[str]:
+        """The text of each document, in order (one piece per document)."""
+        return [doc.text for doc in self.documents]
+
+    def describe(self) -> str:
+        """A short table of the documents (name, kind, pages, characters)."""
+        rows = [f"{len(self):,} characters in {len(self.documents)} documents"]
+        for d in self.documents:
+            pages = f"{d.pages} pages" if d.pages else "-"
+            rows.append(f"  [{d.index}] {d.name} ({d.kind}, {pages}, {d.length:,} chars)")
+        return "\n".join(rows)

@@ -1,0 +1,260 @@
+"""The REPL child: loads ``context``, confines itself, then runs cells sent by the app.
+
+Started by ``rlm_desktop.sandbox.host`` as ``python -I -m rlm_desktop.sandbox.worker``.
+It talks to the app only over the socket it inherits; its own stdout/stderr are not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import builtins
+import gc
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from typing import Any
+
+from rlm_desktop.sandbox import confine, protocol, snapshot
+from rlm_desktop.sandbox.context import Context
+
+
+class CappedOutput:
+    """A text stream that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def value(self) -> str:
+        """The kept text, with a marker saying how much was cut."""
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n[... output truncated: {self.dropped:,} more characters not shown]"
+        return text
+
+
+class Repl:
+    """Persistent variables, cell execution, sub-call plumbing and provenance."""
+
+    def __init__(self, sock: socket.socket, source: Context, value: Any, output_chars: int):
+        self.sock = sock
+        self.source = source
+        self.output_chars = output_chars
+        self.final: str | None = None
+        self.explored: list[dict] = []
+        self._calls = 0
+        self.helpers = {
+            "context": value,
+            "llm_query": self.llm_query,
+            "llm_query_batched": self.llm_query_batched,
+            "rlm_query": self.rlm_query,
+            "FINAL": self.final_answer,
+            "FINAL_VAR": self.final_var,
+            "locate": source.locate,
+            "grep": source.grep,
+            "search": source.search,
+            "chunks": source.chunks,
+        }
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.namespace.update(self.helpers)
+
+    # ---------------------------------------------------------------- helpers for cells
+
+    def llm_query(self, prompt: str) -> str:
+        """Ask a language model one question; returns its answer as a string."""
+        return self._subcall("llm_query", [str(prompt)])[0]
+
+    def llm_query_batched(self, prompts: list[str]) -> list[str]:
+        """Ask many independent questions at once (faster than a loop); answers in order."""
+        return self._subcall("llm_query_batched", [str(p) for p in prompts])
+
+    def rlm_query(self, question: str, sub_context: str | list[str] | None = None) -> str:
+        """Run a child RLM on ``sub_context`` (its own REPL) and return its final answer."""
+        if sub_context is not None and not isinstance(sub_context, str):
+            sub_context = [str(piece) for piece in sub_context]
+        text = sub_context if isinstance(sub_context, str) else "\n".join(sub_context or [])
+        return self._subcall("rlm_query", [str(question)], context=sub_context, text=text)[0]
+
+    def final_answer(self, answer: object) -> None:
+        """End the run with this answer."""
+        self.final = str(answer)
+
+    def final_var(self, name: str) -> None:
+        """End the run with the value of the variable called ``name``."""
+        if not isinstance(name, str) or name not in self.namespace:
+            raise NameError(
+                f"FINAL_VAR: no variable named {name!r}; pass the variable's name as a "
+                "string, e.g. FINAL_VAR('answer')"
+            )
+        self.final = str(self.namespace[name])
+
+    def _subcall(self, kind: str, prompts: list[str], **extra: Any) -> list[str]:
+        text = extra.pop("text", "")
+        for piece in [*prompts, text]:
+            if piece:
+                self.explored.extend(self.source.explored(piece, "subcall"))
+        self._calls += 1
+        call_id = self._calls
+        protocol.send(
+            self.sock, {"type": "subcall", "id": call_id, "kind": kind, "prompts": prompts, **extra}
+        )
+        reply = protocol.receive(self.sock)
+        if reply.get("id") != call_id:
+            raise RuntimeError("sandbox: sub-call reply out of order")
+        if reply["type"] == "subcall_error":
+            raise RuntimeError(str(reply.get("message", "sub-call failed")))
+        results = reply.get("results")
+        if not isinstance(results, list) or not all(isinstance(r, str) for r in results):
+            raise RuntimeError("sandbox: malformed sub-call reply")
+        return results
+
+    # ---------------------------------------------------------------- running cells
+
+    def run_cell(self, code: str) -> dict[str, Any]:
+        stdout, stderr = CappedOutput(self.output_chars), CappedOutput(self.output_chars)
+        self.final, self.explored = None, []
+        before = {name: id(value) for name, value in self.namespace.items()}
+        error, message = None, ""
+        started = time.perf_counter()
+        with redirect_stdout(stdout), redirect_stderr(stderr):  # type: ignore[type-var]
+            try:
+                self._exec(code)
+            except MemoryError:
+                error, message = "memory", "MemoryError: the cell ran out of its memory limit"
+                print(message, file=sys.stderr)
+            except BaseException as exc:  # the model's code may raise anything
+                error, message = "exception", f"{type(exc).__name__}: {exc}"
+                _print_cell_traceback(exc)
+        duration = time.perf_counter() - started
+        gc.collect()
+        out = stdout.value()
+        self.explored.extend(self.source.explored(out, "printed"))
+        changed = [
+            name
+            for name, value in self.namespace.items()
+            if not name.startswith("_") and before.get(name) != id(value)
+        ]
+        return {
+            "type": "result",
+            "stdout": out,
+            "stderr": stderr.value(),
+            "error": error,
+            "message": message,
+            "changed": changed,
+            "duration": duration,
+            "final": self.final,
+            "explored": self.explored,
+        }
+
+    def _exec(self, code: str) -> None:
+        tree = ast.parse(code, "<cell>", "exec")
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr):
+            # Like an interactive prompt: show the value of a trailing expression.
+            tree.body.pop()
+            exec(compile(tree, "<cell>", "exec"), self.namespace)
+            value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), self.namespace)
+            if value is not None:
+                print(repr(value) if not isinstance(value, str) else value)
+        else:
+            exec(compile(tree, "<cell>", "exec"), self.namespace)
+
+
+def _print_cell_traceback(exc: BaseException) -> None:
+    """Print the traceback without the REPL's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<cell>"]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    sys.stderr.write("".join(lines))
+    exc.__traceback__ = None
+
+
+def _load(args: argparse.Namespace) -> tuple[Context, Any]:
+    if args.library:
+        source = Context.from_library(args.library)
+        return source, source
+    with open(args.context_json, encoding="utf-8") as handle:
+        value = json.load(handle)
+    if isinstance(value, str):
+        source = Context.from_text(value)
+        return source, source
+    return Context.from_strings([str(v) for v in value]), value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--library")
+    parser.add_argument("--context-json")
+    parser.add_argument("--tmp", required=True)
+    parser.add_argument("--memory-mb", type=int, required=True)
+    parser.add_argument("--cpu-s", type=int, required=True)
+    parser.add_argument("--file-mb", type=int, required=True)
+    parser.add_argument("--open-files", type=int, required=True)
+    parser.add_argument("--output-chars", type=int, required=True)
+    parser.add_argument("--no-isolate", action="store_true")
+    args = parser.parse_args(argv)
+    sock = socket.socket(fileno=args.fd)
+    source, value = _load(args)
+    isolation = confine.Isolation()
+    if not args.no_isolate:
+        isolation.network_namespace = confine.enter_network_namespace()
+        extra = []
+        if args.library:
+            cache = os.path.join(os.path.dirname(args.library), snapshot.CACHE_DIR)
+            extra = [args.library, f"{args.library}-wal", f"{args.library}-shm", cache]
+        isolation.landlock_abi = confine.landlock(args.tmp, confine.readable_paths(extra))
+    isolation.rlimits = confine.apply_rlimits(
+        args.memory_mb, args.cpu_s, args.file_mb, args.open_files
+    )
+    confine.install_audit_hook(args.tmp)
+    isolation.audit_hook = True
+    strong = isolation.network_namespace and isolation.landlock_abi
+    some = isolation.network_namespace or isolation.landlock_abi
+    isolation.level = "strong" if strong else "standard" if some else "basic"
+    repl = Repl(sock, source, value, args.output_chars)
+    protocol.send(
+        sock,
+        {
+            "type": "ready",
+            "isolation": isolation.to_json(),
+            "chars": len(source),
+            "documents": len(source.documents),
+        },
+    )
+    while True:
+        try:
+            message = protocol.receive(sock)
+        except protocol.ChannelClosed:
+            return
+        if message["type"] == "exec":
+            protocol.send(sock, repl.run_cell(protocol.field(message, "code", str)))
+        elif message["type"] == "shutdown":
+            return
+
+
+if __name__ == "__main__":
+    main()
