@@ -1,6 +1,7 @@
 """The REPL child: persistence, helpers, provenance, and adversarial cells."""
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -305,3 +306,25 @@ def test_the_repl_sees_documents_added_after_an_earlier_repl(tmp_path):
             "print(locate('the second document mentions pears').document)"
         )
         assert result.stdout == "True False\ntwo.log\n"
+
+
+def test_without_os_confinement_the_audit_hook_still_refuses(library_dir):
+    with Sandbox(library=library_dir, isolate=False) as box:
+        assert box.isolation.level == "basic"
+        assert not box.isolation.network_namespace and box.isolation.landlock_abi == 0
+        for code in (
+            "open('/etc/passwd', 'a')",
+            "import socket\nsocket.socket()",
+            "import subprocess\nsubprocess.run(['true'])",
+        ):
+            result = box.execute(code)
+            assert result.error == "exception" and "sandbox:" in result.stderr
+
+
+def test_the_private_folder_is_removed_when_the_repl_closes(library_dir):
+    box = Sandbox(library=library_dir)
+    box.start()
+    folder = box.execute("import os\nprint(os.getcwd())").stdout.strip()
+    assert box.execute("open('scratch.txt', 'w').write('temporary')").error is None
+    box.close()
+    assert folder.startswith("/") and not os.path.exists(folder)
