@@ -22,7 +22,8 @@ from rlm_desktop.paths import default_library_dir, samples_dir
 from rlm_desktop.store import Library
 from rlm_desktop.store.search import HIT_END, HIT_START
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output gets a fixed, wide layout instead of rich's 80-column default.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, highlight=False)
 
 INTERRUPTED = (
@@ -64,6 +65,19 @@ def library_option(func: Callable) -> Callable:
 def json_option(func: Callable) -> Callable:
     """The ``--json`` option: machine-readable output on stdout."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
+
+
+def model_options(func: Callable) -> Callable:
+    """``--model`` and ``--base-url``, shared by every command that runs a model."""
+    func = click.option(
+        "--base-url", default=None, help="Base URL of an OpenAI-compatible server (openai:MODEL)."
+    )(func)
+    return click.option(
+        "--model",
+        "model_spec",
+        default=None,
+        help="demo, a .gguf file, openai:MODEL or replay:FILE.json (default: from settings).",
+    )(func)
 
 
 @contextmanager
@@ -300,9 +314,187 @@ def bench_sandbox(as_json: bool, quick: bool) -> None:
     print_results(results, as_json, out)
 
 
+@bench.command("models")
+@model_options
+@json_option
+@click.option("--quick", is_flag=True, help="Fewer tokens and sequences: a smoke run.")
+def bench_models(model_spec: str | None, base_url: str | None, as_json: bool, quick: bool):
+    """Batched vs sequential sub-calls (1-16 sequences) and root-loop prefix reuse."""
+    from rlm_desktop.bench.models_bench import run_model_benchmarks
+    from rlm_desktop.bench.report import print_results
+    from rlm_desktop.llm.spec import ModelPool
+    from rlm_desktop.settings import load_settings
+
+    pool = ModelPool(load_settings(), base_url)
+    try:
+        backend = pool.get(model_spec or "demo")
+        results = run_model_benchmarks(
+            backend, quick=quick, log=lambda msg: err.print(f"[dim]{msg}[/]")
+        )
+    finally:
+        pool.close()
+    print_results(results, as_json, out)
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(cli.main(prog_name="rlm-desktop"))
+
+
+# ------------------------------------------------------------------ models and settings
+
+
+@cli.command()
+@json_option
+def models(as_json: bool) -> None:
+    """The models you can use: the demo model, recent GGUF files, the configured ones."""
+    from rlm_desktop.llm.base import ModelError
+    from rlm_desktop.llm.gguf import read_gguf
+    from rlm_desktop.llm.spec import demo_model_path
+    from rlm_desktop.settings import load_settings
+
+    settings = load_settings()
+    entries = []
+    try:
+        candidates = [("demo", demo_model_path())]
+    except ModelError as exc:
+        candidates = []
+        entries.append({"spec": "demo", "status": "missing", "message": exc.message})
+    candidates += [(spec, Path(spec)) for spec in settings.recent_models if spec.endswith(".gguf")]
+    for spec, path in candidates:
+        try:
+            info = read_gguf(path)
+            entries.append(
+                {
+                    "spec": spec,
+                    "status": "ok",
+                    "summary": info.summary(),
+                    **{k: v for k, v in info.__dict__.items() if k != "chat_template"},
+                    "chat_template": bool(info.chat_template),
+                }
+            )
+        except ModelError as exc:
+            entries.append({"spec": spec, "status": "unreadable", "message": exc.message})
+    data = {
+        "model": settings.model,
+        "sub_model": settings.sub_model or settings.model,
+        "base_url": settings.base_url,
+        "offline": settings.offline,
+        "models": entries,
+    }
+    if as_json:
+        print_json(data)
+        return
+    out.print(
+        f"model: {data['model']}   sub-calls: {data['sub_model']}   "
+        f"offline: {'on' if settings.offline else 'off'}"
+    )
+    for entry in entries:
+        detail = entry.get("summary") or entry.get("message", "")
+        out.print(f"  [bold]{escape(entry['spec'])}[/] ({entry['status']}): {escape(detail)}")
+
+
+@cli.command()
+@click.argument("prompt")
+@model_options
+@click.option("--max-tokens", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0), default=0.0, show_default=True)
+def generate(
+    prompt: str, model_spec: str | None, base_url: str | None, max_tokens: int, temperature: float
+) -> None:
+    """Stream one answer from a model (a quick way to check that a model works)."""
+    from rlm_desktop.llm.base import GenerationSettings, Usage
+    from rlm_desktop.llm.spec import ModelPool
+    from rlm_desktop.settings import load_settings
+
+    settings = load_settings()
+    pool = ModelPool(settings, base_url)
+    try:
+        backend = pool.get(model_spec or settings.model)
+        usage = Usage()
+        generation = GenerationSettings(max_tokens=max_tokens, temperature=temperature)
+        with backend.lock:
+            for chunk in backend.stream([{"role": "user", "content": prompt}], generation, usage):
+                click.echo(chunk, nl=False)
+        click.echo()
+        err.print(
+            f"[dim]{usage.prompt_tokens} prompt tokens, {usage.completion_tokens} generated[/]"
+        )
+    finally:
+        pool.close()
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.argument("value", required=False)
+@json_option
+def config(name: str | None, value: str | None, as_json: bool) -> None:
+    """Show the settings, or set one: `rlm-desktop config offline false`."""
+    from dataclasses import asdict, fields
+
+    from rlm_desktop.settings import load_settings, save_settings, settings_path
+
+    settings = load_settings()
+    kinds = {f.name: f.type for f in fields(settings) if f.name not in ("version", "recent_models")}
+    if name is not None:
+        if name not in kinds:
+            raise CliError(f"unknown setting {name!r}; known: {', '.join(kinds)}", 2)
+        if value is None:
+            click.echo(getattr(settings, name))
+            return
+        current = getattr(settings, name)
+        try:
+            if isinstance(current, bool):
+                if value.lower() not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                parsed = value.lower() in ("true", "on", "1", "yes")
+            else:
+                parsed = type(current)(value)
+        except ValueError as exc:
+            raise CliError(f"{name} needs a {type(current).__name__}, not {value!r}", 2) from exc
+        setattr(settings, name, parsed)
+        save_settings(settings)
+    if as_json:
+        print_json(asdict(settings))
+        return
+    out.print(f"[dim]{settings_path()}[/]")
+    for key, current in asdict(settings).items():
+        out.print(f"{key} = {current!r}")
+
+
+@cli.group()
+def key() -> None:
+    """API keys of OpenAI-compatible servers, kept in the OS keychain (never in files)."""
+
+
+@key.command("set")
+@click.argument("provider")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the key from standard input.")
+def key_set(provider: str, from_stdin: bool) -> None:
+    """Store the key for PROVIDER (the server's host[:port], e.g. api.openai.com)."""
+    from rlm_desktop.llm.keys import set_key
+
+    secret = (
+        sys.stdin.readline().strip()
+        if from_stdin
+        else click.prompt(f"API key for {provider}", hide_input=True)
+    )
+    if not secret:
+        raise CliError("no key given", 2)
+    set_key(provider, secret)
+    out.print(f"stored the key for {escape(provider)} in the OS keychain")
+
+
+@key.command("delete")
+@click.argument("provider")
+def key_delete(provider: str) -> None:
+    """Remove the key stored for PROVIDER."""
+    from rlm_desktop.llm.keys import delete_key
+
+    if delete_key(provider):
+        out.print(f"deleted the key for {escape(provider)}")
+    else:
+        out.print(f"no key was stored for {escape(provider)}")
 
 
 # ------------------------------------------------------------------ the sandboxed REPL

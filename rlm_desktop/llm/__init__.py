@@ -1,0 +1,1 @@
+"""Model backends behind one interface: llama.cpp, OpenAI-compatible servers, replay."""

@@ -1,0 +1,144 @@
+"""One small interface for every model backend: stream chat completions, report usage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from rlm_desktop.errors import RlmDesktopError
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+class ModelError(RlmDesktopError):
+    """A model could not be loaded or could not answer."""
+
+
+class ContextOverflowError(ModelError):
+    """The prompt (plus the tokens asked for) does not fit the model's context window."""
+
+    def __init__(self, prompt_tokens: int, max_tokens: int, n_ctx: int) -> None:
+        super().__init__(
+            f"the prompt has {prompt_tokens:,} tokens and {max_tokens:,} more were asked for, "
+            f"but the model's context holds {n_ctx:,}: shorten the prompt or lower max_tokens"
+        )
+        self.prompt_tokens, self.max_tokens, self.n_ctx = prompt_tokens, max_tokens, n_ctx
+
+
+class OfflineError(ModelError):
+    """A network backend was asked for while the app is set to work offline."""
+
+
+class CancelledError(ModelError):
+    """The caller cancelled the generation."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to generate: greedy by default, since sub-calls are meant to be reproducible."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    grammar: str | None = None  # a GBNF grammar (llama.cpp)
+    json_schema: dict | None = None
+
+
+@dataclass
+class Usage:
+    """What a call cost. ``cached_tokens`` of the prompt were reused, not evaluated again."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    total_s: float = 0.0
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        """Prompt tokens that had to be computed for this call."""
+        return self.prompt_tokens - self.cached_tokens
+
+    def add(self, other: Usage) -> None:
+        """Accumulate another call's usage into this one."""
+        self.prompt_tokens += other.prompt_tokens
+        self.cached_tokens += other.cached_tokens
+        self.completion_tokens += other.completion_tokens
+        self.total_s += other.total_s
+
+
+@dataclass
+class Completion:
+    """A finished answer and what it cost."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str = "stop"  # stop, length or cancelled
+
+
+class Backend(ABC):
+    """A model. ``stream`` yields text chunks and fills ``usage`` when it ends.
+
+    Backends are used from one worker at a time; ``lock`` serialises callers that share one.
+    """
+
+    spec: str = ""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+
+    @abstractmethod
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        usage: Usage,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer in chunks; fill ``usage`` as it goes; stop early on ``cancel``."""
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Completion:
+        """The whole answer at once."""
+        settings = settings or GenerationSettings()
+        usage = Usage()
+        started = time.perf_counter()
+        chunks = []
+        with self.lock:
+            for chunk in self.stream(messages, settings, usage, cancel):
+                if not chunks:
+                    usage.time_to_first_token_s = time.perf_counter() - started
+                chunks.append(chunk)
+        usage.total_s = time.perf_counter() - started
+        cancelled = cancel is not None and cancel.is_set()
+        reason = "cancelled" if cancelled else self._finish_reason(usage, settings)
+        return Completion("".join(chunks), usage, reason)
+
+    def batch(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        settings: GenerationSettings | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Completion]:
+        """Answer independent conversations; backends override this to run them together."""
+        return [self.complete(c, settings, cancel) for c in conversations]
+
+    def describe(self) -> dict:
+        """What the model is (name, and metadata where known), for the UI and the CLI."""
+        return {"spec": self.spec}
+
+    def close(self) -> None:  # noqa: B027 (most backends hold nothing to release)
+        """Release the model's memory."""
+
+    @staticmethod
+    def _finish_reason(usage: Usage, settings: GenerationSettings) -> str:
+        return "length" if usage.completion_tokens >= settings.max_tokens else "stop"

