@@ -264,23 +264,51 @@ def search(ctx: click.Context, query: str, library_dir: Path | None, k: int, as_
 # ------------------------------------------------------------------ the main job
 
 
+DEMO_QUESTION = "Which user names appear in the invalid user attempts of the SSH log?"
+
+
 @cli.command()
 @library_option
-@click.option(
-    "--query",
-    default='"authentication failure" root',
-    show_default=True,
-    help="What to search for in the samples.",
-)
+@click.option("--question", default=DEMO_QUESTION, show_default=True)
+@model_options
 @click.pass_context
-def demo(ctx: click.Context, library_dir: Path | None, query: str) -> None:
-    """Ingest the bundled sample documents and search them (the app's main job, headless)."""
+def demo(ctx: click.Context, library_dir: Path | None, question: str, model_spec, base_url):
+    """The main job, headless: ingest the bundled samples, search them, ask the demo model."""
+    from rlm_desktop import RLM
+    from rlm_desktop.rlm.budget import Budget
+    from rlm_desktop.rlm.events import CodeRun, SubCallEnded, TurnStarted
+
     with open_library(ctx, library_dir) as library, progress_bar(True) as on_progress:
-        out.print(f"Library: {library.folder}")
+        out.print(f"[bold]Library:[/] {library.folder}")
         report = pipeline.ingest(library, [samples_dir()], on_progress=on_progress)
         show_report(report, as_json=False)
-    out.print(f"\nSearching the samples for {query}:")
-    ctx.invoke(search, query=query, library_dir=library_dir, k=5, as_json=False)
+        out.print('\n[bold]Search[/] for "authentication failure":')
+        for hit in library.search('"authentication failure"', 3):
+            out.print(
+                f"  {escape(hit.title)} lines {hit.line_start}-{hit.line_end}: "
+                f"{escape(' '.join(hit.plain_snippet().split())[:100])}"
+            )
+        events = []
+        rlm = RLM(
+            model_spec or "demo",
+            mode="rlm",
+            base_url=base_url,
+            on_event=events.append,
+            budget=Budget(max_iterations=3, max_subcalls=6, max_seconds=300),
+        )
+        out.print(f"\n[bold]Asking[/] {escape(question)} [dim](model: {rlm.model})[/]")
+        try:
+            result = rlm.completion(question, library)
+        finally:
+            rlm.close()
+    turns = sum(isinstance(e, TurnStarted) for e in events)
+    cells = sum(isinstance(e, CodeRun) for e in events)
+    subcalls = sum(isinstance(e, SubCallEnded) for e in events)
+    out.print(
+        f"[dim]Trajectory: {turns} turns, {cells} code cells, {subcalls} sub-call "
+        f"batches; see it all with `rlm-desktop history --json`.[/]\n"
+    )
+    show_result(result)
 
 
 @cli.group()
@@ -495,6 +523,181 @@ def key_delete(provider: str) -> None:
         out.print(f"deleted the key for {escape(provider)}")
     else:
         out.print(f"no key was stored for {escape(provider)}")
+
+
+# ------------------------------------------------------------------ asking questions
+
+
+def _trace(event) -> None:
+    """Print one event of a run as it happens (``ask --trace``)."""
+    from rlm_desktop.rlm import events
+
+    indent = "  " * event.depth
+    if isinstance(event, events.TurnStarted):
+        err.print(f"{indent}[bold]— turn {event.turn} (depth {event.depth})[/]")
+    elif isinstance(event, events.ModelText):
+        err.file.write(event.text)
+        err.file.flush()
+    elif isinstance(event, events.CodeRun):
+        status = event.error or "ok"
+        err.print(
+            f"\n{indent}[cyan]ran code[/] ({status}, {event.duration_s:.2f} s, "
+            f"{event.explored} passages shown)"
+        )
+        if event.stdout:
+            err.print(indent + escape(event.stdout[:600]))
+        if event.stderr:
+            err.print(indent + "[red]" + escape(event.stderr[-600:]) + "[/]")
+    elif isinstance(event, events.SubCallEnded):
+        err.print(
+            f"{indent}[magenta]sub-call[/] {event.kind_of_call} x{len(event.prompts)}: "
+            f"{event.prompt_tokens} + {event.completion_tokens} tokens, "
+            f"{event.seconds:.2f} s {escape(event.error)}"
+        )
+    elif isinstance(event, events.Notice):
+        err.print(f"{indent}[yellow]note:[/] {escape(event.message)}")
+
+
+def show_result(result) -> None:
+    """Print an answer with its citations, what was explored, and the usage."""
+    out.print(escape(result.answer))
+    if result.fallback:
+        out.print(
+            "[yellow](answered by the built-in fallback strategy: the model wrote no "
+            "runnable code)[/]"
+        )
+    if result.stop_reason != "final":
+        out.print(f"[yellow](stopped by: {result.stop_reason})[/]")
+    if result.citations:
+        out.print("\n[bold]Citations[/]")
+    for c in result.citations:
+        mark = "[green]verified[/]" if c.verified else "[red]UNVERIFIED[/]"
+        where = ""
+        if c.verified:
+            where = f"{escape(c.path or c.document or '')}"
+            where += f", page {c.page}" if c.page is not None else ""
+            where += f", lines {c.line_start}-{c.line_end}"
+        out.print(f'[{c.n}] {mark} {where}\n    "{escape(c.snippet)}"')
+    total = result.usage["total"]
+    docs = {e["path"] for e in result.explored}
+    out.print(
+        f"\n[dim]{len(result.explored)} passages explored in {len(docs)} documents; "
+        f"{total['calls']} model calls ({result.usage['subcalls']} sub-calls), "
+        f"{total['prompt_tokens'] + total['completion_tokens']:,} tokens, "
+        f"{result.usage['seconds']:.1f} s; run {result.run_id}, conversation "
+        f"{result.conversation}[/]"
+    )
+
+
+@cli.command()
+@click.argument("question")
+@library_option
+@click.option(
+    "--docs",
+    "docs_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Ingest these files/folders into the library first (repeatable).",
+)
+@model_options
+@click.option("--sub-model", default=None, help="Model for sub-calls (default: --model).")
+@click.option(
+    "--mode", type=click.Choice(["rlm", "no-subcalls", "direct"]), default="rlm", show_default=True
+)
+@click.option("--max-iterations", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--max-depth", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--max-subcalls", type=click.IntRange(0), default=64, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(1), default=200_000, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    help="Wall-clock budget of the whole run, in seconds.",
+)
+@click.option("--conversation", default=None, help="Continue this conversation (an id).")
+@json_option
+@click.option("--trace", is_flag=True, help="Print the trajectory as it happens (stderr).")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    library_dir: Path | None,
+    docs_paths,
+    model_spec,
+    base_url,
+    sub_model,
+    mode,
+    max_iterations,
+    max_depth,
+    max_subcalls,
+    max_tokens,
+    timeout,
+    conversation,
+    as_json: bool,
+    trace: bool,
+) -> None:
+    """Answer QUESTION about the library by the RLM method, with verified citations."""
+    from rlm_desktop import RLM
+    from rlm_desktop.rlm.budget import Budget
+
+    budget = Budget(
+        max_iterations=max_iterations,
+        max_depth=max_depth,
+        max_subcalls=max_subcalls,
+        max_tokens=max_tokens,
+        max_seconds=timeout,
+    )
+    with open_library(ctx, library_dir) as library:
+        if docs_paths:
+            with progress_bar(not as_json) as on_progress:
+                report = pipeline.ingest(library, docs_paths, on_progress=on_progress)
+            if not as_json:
+                show_report(report, as_json=False)
+        rlm = RLM(
+            model_spec,
+            sub_model,
+            mode=mode,
+            budget=budget,
+            base_url=base_url,
+            on_event=_trace if trace else None,
+        )
+        try:
+            result = rlm.completion(question, library, conversation=conversation)
+        finally:
+            rlm.close()
+    if as_json:
+        print_json(result.to_json())
+    else:
+        if trace:
+            err.print()
+        show_result(result)
+
+
+@cli.command()
+@library_option
+@click.option("--conversation", default=None, help="Only this conversation.")
+@json_option
+@click.pass_context
+def history(
+    ctx: click.Context, library_dir: Path | None, conversation: str | None, as_json: bool
+) -> None:
+    """The questions asked of this library, newest first."""
+    with open_library(ctx, library_dir) as library:
+        runs = library.runs(conversation)
+    if as_json:
+        print_json(runs)
+        return
+    if not runs:
+        out.print('No questions asked yet: try `rlm-desktop ask "..."`.')
+    for run in runs:
+        verified = sum(1 for c in run["citations"] if c["verified"])
+        out.print(
+            f"[bold]{run['id']}[/] {run['created_at']} [dim]({run['conversation']}, "
+            f"{run['mode']}, {run['stop_reason']}, {verified}/{len(run['citations'])} "
+            f"citations verified)[/]\n  Q: {escape(run['question'])}\n"
+            f"  A: {escape(run['answer'][:300])}"
+        )
 
 
 # ------------------------------------------------------------------ the sandboxed REPL

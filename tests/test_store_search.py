@@ -23,9 +23,9 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
         assert lib.path == (tmp_path / "lib" / "library.db").resolve()
         assert lib.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = [r[0] for r in lib.db.execute("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["001_documents_passages_fts", "002_library_revision"]
+        assert applied == ["001_documents_passages_fts", "002_library_revision", "003_runs"]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 3
 
 
 def test_the_revision_changes_with_the_readable_documents_only(library):
@@ -88,7 +88,10 @@ def test_search_is_stemmed_and_ignores_punctuation(library):
 def test_queries_without_words_are_refused():
     with pytest.raises(UsageError):
         build_fts_query('  "" ** ')
-    assert build_fts_query('alpha "beta gamma" AND') == '"beta gamma" OR "alpha" OR "AND"'
+    # Common words are dropped from unquoted queries (bm25 gains nothing from them) unless
+    # they are all there is; FTS5 operators typed as words are quoted, never interpreted.
+    assert build_fts_query('alpha "beta gamma" AND NOT') == '"beta gamma" OR "alpha" OR "NOT"'
+    assert build_fts_query("the who") == '"the" OR "who"'
 
 
 def test_replacing_a_document_swaps_its_passages_in_one_step(library):

@@ -40,6 +40,7 @@ class BatchDecoder:
     """A second llama.cpp context on an already loaded model, for batched sub-calls."""
 
     def __init__(self, llm, n_ctx: int, n_threads: int, n_seq_max: int = MAX_SEQUENCES) -> None:
+        """``n_ctx``: the window each sequence may use, and the size of the shared KV pool."""
         import llama_cpp
 
         self.lc = llama_cpp
@@ -48,8 +49,9 @@ class BatchDecoder:
         self.vocab = llama_cpp.llama_model_get_vocab(llm.model)
         params = llama_cpp.llama_context_default_params()
         # One pool of KV cells shared by all sequences (kv_unified): short sub-calls use
-        # little, so many fit where a per-sequence split would waste most of it.
-        self.n_ctx = params.n_ctx = n_ctx * 2
+        # little, so many fit where a per-sequence split would waste most of it. Admission
+        # reserves each sequence's prompt + max_tokens, so the pool never overflows.
+        self.n_ctx = params.n_ctx = n_ctx
         # A step may carry whole prompts: n_batch spans the context, llama.cpp splits it
         # into ubatches; only one logits row per sequence is ever asked for.
         params.n_batch = self.n_ctx
@@ -120,10 +122,8 @@ class BatchDecoder:
         """Generate an answer for every prompt; results in the prompts' order."""
         lc = self.lc
         lc.llama_memory_clear(self.memory, True)
-        per_sequence_ctx = self.n_ctx // 2  # the context each sequence was promised
         waiting = deque(
-            (i, p, fit(len(p), settings.max_tokens, per_sequence_ctx))
-            for i, p in enumerate(prompts)
+            (i, p, fit(len(p), settings.max_tokens, self.n_ctx)) for i, p in enumerate(prompts)
         )
         free = deque(range(self.n_seq_max))
         live: dict[int, _Sequence] = {}

@@ -34,6 +34,26 @@ DEFAULT_CTX_CAP = 8192
 MIN_ANSWER_TOKENS = 64
 
 
+_log_callback = None
+
+
+def _route_llama_logs() -> None:
+    """Send llama.cpp's own log lines to our logger (debug) instead of the console."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def forward(level, text, user_data):
+        log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+    _log_callback = forward  # keep a reference: the C side holds only a pointer
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p())
+
+
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -61,6 +81,7 @@ class LlamaCppBackend(Backend):
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        _route_llama_logs()
         self.info: GGUFInfo = read_gguf(path)
         self.spec = spec or self.info.path
         trained = self.info.context_length or 4096

@@ -78,6 +78,7 @@ class CellResult:
     duration_s: float = 0.0
     final: str | None = None
     explored: list[Explored] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)  # snippets registered with cite()
     state_lost: bool = False
 
 
@@ -133,6 +134,7 @@ class Sandbox:
         limits: SandboxLimits | None = None,
         on_subcall: SubCallHandler | None = None,
         isolate: bool = True,
+        variables: dict | None = None,
     ) -> None:
         if (library is None) == (context is None):
             raise ValueError("give either a library folder or a context value")
@@ -143,6 +145,7 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self.on_subcall = on_subcall or _no_models
         self.isolate = isolate
+        self.variables = variables or {}  # JSON values put into the REPL (e.g. history)
         self.isolation: Isolation | None = None
         self.context_chars = 0
         self._process: subprocess.Popen | None = None
@@ -208,6 +211,10 @@ class Sandbox:
             context_file = Path(self._tmp) / "context.json"
             context_file.write_text(json.dumps(self.context), encoding="utf-8")
             command += ["--context-json", str(context_file)]
+        if self.variables:
+            globals_file = Path(self._tmp) / "globals.json"
+            globals_file.write_text(json.dumps(self.variables), encoding="utf-8")
+            command += ["--globals-json", str(globals_file)]
         if not self.isolate:
             command.append("--no-isolate")
         try:
@@ -396,6 +403,7 @@ class Sandbox:
         final = message.get("final")
         explored = message.get("explored") if isinstance(message.get("explored"), list) else []
         changed = message.get("changed") if isinstance(message.get("changed"), list) else []
+        cited = message.get("citations") if isinstance(message.get("citations"), list) else []
         duration = message.get("duration")
         return CellResult(
             stdout=protocol.field(message, "stdout", str),
@@ -406,4 +414,5 @@ class Sandbox:
             duration_s=float(duration) if isinstance(duration, (int, float)) else 0.0,
             final=final if isinstance(final, str) else None,
             explored=[e for e in map(_explored, explored) if e is not None],
+            citations=[c for c in cited if isinstance(c, str)],
         )

@@ -65,6 +65,7 @@ class Repl:
         self.output_chars = output_chars
         self.final: str | None = None
         self.explored: list[dict] = []
+        self.citations: list[str] = []
         self._calls = 0
         self.helpers = {
             "context": value,
@@ -73,6 +74,8 @@ class Repl:
             "rlm_query": self.rlm_query,
             "FINAL": self.final_answer,
             "FINAL_VAR": self.final_var,
+            "cite": self.cite,
+            "map_chunks": self.map_chunks,
             "locate": source.locate,
             "grep": source.grep,
             "search": source.search,
@@ -97,6 +100,18 @@ class Repl:
             sub_context = [str(piece) for piece in sub_context]
         text = sub_context if isinstance(sub_context, str) else "\n".join(sub_context or [])
         return self._subcall("rlm_query", [str(question)], context=sub_context, text=text)[0]
+
+    def map_chunks(self, question: str, chunk_chars: int = 20_000) -> list[str]:
+        """Ask ``question`` of every chunk of the whole context at once; answers in order."""
+        pieces = self.source.chunks(chunk_chars)
+        return self.llm_query_batched([f"{question}\n\nText:\n{piece}" for piece in pieces])
+
+    def cite(self, snippet: str) -> str:
+        """Register an exact quote from the documents as a citation; returns "[n]"."""
+        snippet = str(snippet).strip()
+        if snippet not in self.citations:
+            self.citations.append(snippet)
+        return f"[{self.citations.index(snippet) + 1}]"
 
     def final_answer(self, answer: object) -> None:
         """End the run with this answer."""
@@ -167,6 +182,7 @@ class Repl:
             "duration": duration,
             "final": self.final,
             "explored": self.explored,
+            "citations": self.citations,
         }
 
     def _exec(self, code: str) -> None:
@@ -204,6 +220,14 @@ def _load(args: argparse.Namespace) -> tuple[Context, Any]:
     return Context.from_strings([str(v) for v in value]), value
 
 
+def _load_globals(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fd", type=int, required=True)
@@ -215,10 +239,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--file-mb", type=int, required=True)
     parser.add_argument("--open-files", type=int, required=True)
     parser.add_argument("--output-chars", type=int, required=True)
+    parser.add_argument("--globals-json")
     parser.add_argument("--no-isolate", action="store_true")
     args = parser.parse_args(argv)
     sock = socket.socket(fileno=args.fd)
     source, value = _load(args)
+    extra_globals = _load_globals(args.globals_json)
     isolation = confine.Isolation()
     if not args.no_isolate:
         isolation.network_namespace = confine.enter_network_namespace()
@@ -236,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     some = isolation.network_namespace or isolation.landlock_abi
     isolation.level = "strong" if strong else "standard" if some else "basic"
     repl = Repl(sock, source, value, args.output_chars)
+    repl.namespace.update(extra_globals)
     protocol.send(
         sock,
         {

@@ -196,7 +196,41 @@ class Library:
         counts["searchable"], counts["chars"] = row[0], row[1]
         return counts
 
+    def runs(self, conversation: str | None = None) -> list[dict]:
+        """Saved runs, newest first (or one conversation's, oldest first), without events."""
+        columns = (
+            "id, conversation, question, answer, stop_reason, fallback, mode, models, "
+            "citations, usage, created_at"
+        )
+        if conversation is None:
+            rows = self._conn.execute(f"SELECT {columns} FROM runs ORDER BY id DESC")
+        else:
+            rows = self._conn.execute(
+                f"SELECT {columns} FROM runs WHERE conversation = ? ORDER BY id", (conversation,)
+            )
+        return [_run(row) for row in rows]
+
+    def run(self, run_id: int) -> dict:
+        """One saved run with everything, events included."""
+        row = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise LibraryError(f"no saved run with id {run_id}")
+        return _run(row)
+
     # ----------------------------------------------------------------- writing
+
+    def save_run(self, record: dict) -> int:
+        """Store a finished run; JSON fields are serialised here. Returns its id."""
+        json_fields = ("models", "citations", "explored", "usage", "settings", "events")
+        values = {k: json.dumps(v) if k in json_fields else v for k, v in record.items()}
+        values["created_at"] = _now()
+        names = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.db.atomic():
+            cursor = self._conn.execute(
+                f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(values.values())
+            )
+        return int(cursor.lastrowid)
 
     def add_sources(self, paths: Iterable[str]) -> None:
         """Remember files/folders the user added (for later rescans)."""
@@ -349,6 +383,15 @@ class Library:
             # but only with foreign keys on; this does not depend on that pragma).
             self._conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+
+def _run(row: sqlite3.Row) -> dict:
+    data = dict(row)
+    for name in ("models", "citations", "explored", "usage", "settings", "events"):
+        if name in data:
+            data[name] = json.loads(data[name])
+    data["fallback"] = bool(data["fallback"])
+    return data
 
 
 def _document(row: sqlite3.Row) -> Document:

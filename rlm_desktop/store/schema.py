@@ -87,3 +87,29 @@ def _revision(db: Database) -> None:
         db.execute(
             f"CREATE TRIGGER documents_revision_{name} AFTER {event} ON documents BEGIN {bump} END"
         )
+
+
+@migrations(name="003_runs")
+def _runs(db: Database) -> None:
+    # One row per question asked: everything needed to reopen, inspect or export the run.
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            conversation TEXT NOT NULL,
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            stop_reason TEXT NOT NULL,
+            fallback INTEGER NOT NULL,
+            mode TEXT NOT NULL,
+            models TEXT NOT NULL,
+            citations TEXT NOT NULL,
+            explored TEXT NOT NULL,
+            usage TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            events TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX runs_conversation ON runs(conversation, id)")

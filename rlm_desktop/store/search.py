@@ -11,6 +11,13 @@ from rlm_desktop.errors import UsageError
 _PHRASE = re.compile(r'"([^"]*)"')
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SNIPPET_TOKENS = 24
+# Words too common to help ranking; dropped from unquoted queries unless nothing else is left.
+_STOPWORDS_TEXT = (
+    "a an and are as at be by did do does for from has have how in is it its of on or that "
+    "the their there these this those to was were what when where which who whom why will "
+    "with you your"
+)
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 # Markers FTS5 puts around matched terms in snippets: control characters that documents
 # almost never contain, stripped again for plain output.
 HIT_START, HIT_END = "\x02", "\x03"
@@ -52,7 +59,9 @@ def build_fts_query(text: str) -> str:
         words = _WORD.findall(phrase)
         if words:
             terms.append('"' + " ".join(words) + '"')
-    for word in _WORD.findall(_PHRASE.sub(" ", text).replace('"', " ")):
+    words = _WORD.findall(_PHRASE.sub(" ", text).replace('"', " "))
+    meaningful = [w for w in words if w.lower() not in _STOPWORDS]
+    for word in meaningful or words:
         terms.append(f'"{word}"')
     if not terms:
         raise UsageError("the search query has no words to look for")

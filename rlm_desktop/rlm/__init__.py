@@ -1,0 +1,1 @@
+"""The RLM method: the root loop, budgets, events, citations."""

@@ -1,0 +1,140 @@
+"""Budgets for a whole run tree, checked before every model call — never after the fact."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rlm_desktop.errors import RlmDesktopError
+
+
+class BudgetExceeded(RlmDesktopError):
+    """A budget ran out (or the caller cancelled); ``reason`` names which."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one run, children included. 0 means no limit."""
+
+    max_iterations: int = 12  # root-loop turns per RLM (each child gets the same)
+    max_depth: int = 1  # rlm_query depth; at the limit it becomes a plain sub-call
+    max_subcalls: int = 64  # sub-calls in the whole tree, each member of a batch counted
+    max_tokens: int = 200_000  # prompt + completion tokens of every call in the tree
+    max_seconds: float = 600.0  # wall clock of the whole run
+
+
+@dataclass
+class Tally:
+    """Calls and tokens at one depth."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_json(self) -> dict:
+        """A JSON-safe dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Tracker:
+    """Spending of a run tree, shared by the root and every child RLM (thread-safe)."""
+
+    budget: Budget
+    cancel: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    subcalls: int = 0
+    by_depth: dict[int, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens spent by every call so far."""
+        return sum(t.prompt_tokens + t.completion_tokens for t in self.by_depth.values())
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    def check(self, max_tokens: int, subcalls: int = 0) -> None:
+        """Refuse a call that the budget cannot afford (called before every model call).
+
+        A call is allowed while the tokens spent so far are under the limit, so a run ends
+        at most one call's ``max_tokens`` past it.
+        """
+        b = self.budget
+        if b.max_seconds and self.elapsed() >= b.max_seconds:
+            raise BudgetExceeded("max_seconds", f"the time budget of {b.max_seconds:g} s ran out")
+        if self.cancel.is_set():
+            raise BudgetExceeded("cancelled", "the run was cancelled")
+        if b.max_tokens and self.tokens >= b.max_tokens:
+            raise BudgetExceeded(
+                "max_tokens", f"the token budget of {b.max_tokens:,} tokens ran out"
+            )
+        if subcalls and b.max_subcalls and self.subcalls + subcalls > b.max_subcalls:
+            left = max(0, b.max_subcalls - self.subcalls)
+            raise BudgetExceeded(
+                "max_subcalls",
+                f"the sub-call budget ({b.max_subcalls}) allows {left} more, "
+                f"{subcalls} were asked for",
+            )
+
+    def affordable(self, costs: list[int]) -> int:
+        """How many calls of these projected token costs the token budget still allows."""
+        if not self.budget.max_tokens:
+            return len(costs)
+        spent = self.tokens
+        for count, cost in enumerate(costs):
+            if spent >= self.budget.max_tokens:
+                return count
+            spent += cost
+        return len(costs)
+
+    def start_clock(self, on_expiry: Callable[[], None]) -> threading.Timer | None:
+        """Call ``on_expiry`` when the time budget ends, so long calls stop mid-way too."""
+        if not self.budget.max_seconds:
+            return None
+        timer = threading.Timer(max(0.0, self.budget.max_seconds - self.elapsed()), on_expiry)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def stop_reason(self) -> BudgetExceeded:
+        """Why ``cancel`` is set: the time budget, or the caller."""
+        if self.budget.max_seconds and self.elapsed() >= self.budget.max_seconds:
+            return BudgetExceeded(
+                "max_seconds", f"the time budget of {self.budget.max_seconds:g} s ran out"
+            )
+        return BudgetExceeded("cancelled", "the run was cancelled")
+
+    def record(self, depth: int, prompt: int, cached: int, completion: int, subcall: bool):
+        """Count one finished call exactly once, at its depth."""
+        with self._lock:
+            tally = self.by_depth[depth]
+            tally.calls += 1
+            tally.prompt_tokens += prompt
+            tally.cached_tokens += cached
+            tally.completion_tokens += completion
+            if subcall:
+                self.subcalls += 1
+
+    def usage(self) -> dict:
+        """Totals and the breakdown by depth, for results and saved runs."""
+        total = Tally()
+        for tally in self.by_depth.values():
+            for name in ("calls", "prompt_tokens", "cached_tokens", "completion_tokens"):
+                setattr(total, name, getattr(total, name) + getattr(tally, name))
+        return {
+            "total": total.to_json(),
+            "by_depth": {str(d): t.to_json() for d, t in sorted(self.by_depth.items())},
+            "subcalls": self.subcalls,
+            "seconds": round(self.elapsed(), 3),
+        }

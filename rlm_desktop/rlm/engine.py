@@ -1,0 +1,337 @@
+"""The RLM engine's public face: ``RLM(model=...).completion(question, context)``."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from rlm_desktop.llm.base import ContextOverflowError, GenerationSettings, ModelError
+from rlm_desktop.llm.spec import ModelPool
+from rlm_desktop.rlm import prompts
+from rlm_desktop.rlm.budget import Budget, BudgetExceeded, Tracker
+from rlm_desktop.rlm.citations import (
+    Citation,
+    LibraryVerifier,
+    TextVerifier,
+    split_quoted_citations,
+)
+from rlm_desktop.rlm.events import Event, FinalAnswer, Notice
+from rlm_desktop.rlm.loop import LoopConfig, Outcome, RunTree
+from rlm_desktop.sandbox import snapshot
+from rlm_desktop.sandbox.host import Sandbox, SandboxLimits
+from rlm_desktop.settings import Settings, load_settings
+from rlm_desktop.store.library import DB_FILENAME, Library
+
+MODES = ("rlm", "no-subcalls", "direct")
+
+
+@dataclass
+class RLMResult:
+    """An answer with its verified citations, what the model explored, and what it cost."""
+
+    answer: str
+    citations: list[Citation]
+    explored: list[dict]
+    usage: dict
+    stop_reason: str
+    fallback: bool
+    best_effort: bool
+    mode: str
+    models: dict
+    conversation: str
+    events: list[Event] = field(default_factory=list)
+    run_id: int | None = None
+
+    def to_json(self) -> dict:
+        """The public shape of ``ask --json`` (events left out; they are saved with the run)."""
+        return {
+            "answer": self.answer,
+            "citations": [c.to_json() for c in self.citations],
+            "explored": self.explored,
+            "usage": self.usage,
+            "stop_reason": self.stop_reason,
+            "fallback": self.fallback,
+            "best_effort": self.best_effort,
+            "mode": self.mode,
+            "models": self.models,
+            "conversation": self.conversation,
+            "run_id": self.run_id,
+        }
+
+
+class RLM:
+    """A Recursive Language Model over a library, a string or a list of strings."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        sub_model: str | None = None,
+        *,
+        mode: str = "rlm",
+        budget: Budget | None = None,
+        settings: Settings | None = None,
+        base_url: str | None = None,
+        sandbox_limits: SandboxLimits | None = None,
+        root_max_tokens: int = 768,
+        sub_max_tokens: int = 512,
+        output_chars: int = 4000,
+        fallback_after: int = 3,
+        prompt_variant: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        self.settings = settings or load_settings()
+        self.model = model or self.settings.model
+        self.sub_model = sub_model or self.settings.sub_model or self.model
+        self.mode = mode
+        self.budget = budget or Budget()
+        self.pool = ModelPool(self.settings, base_url)
+        self.config = LoopConfig(
+            mode=mode,
+            root_max_tokens=root_max_tokens,
+            sub_max_tokens=sub_max_tokens,
+            output_chars=output_chars,
+            fallback_after=fallback_after,
+            sandbox=sandbox_limits or SandboxLimits(),
+        )
+        self.prompt_variant = prompt_variant
+        self.on_event = on_event
+        self._tree: RunTree | None = None
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop the running completion (from any thread): generation stops, REPLs are killed."""
+        self._cancel.set()
+        tree = self._tree
+        if tree is not None:
+            for sandbox in list(tree.sandboxes):
+                sandbox.cancel()
+
+    def close(self) -> None:
+        """Release the models."""
+        self.pool.close()
+
+    def completion(
+        self,
+        question: str,
+        context: str | list[str] | Path | Library,
+        *,
+        conversation: str | None = None,
+        save: bool = True,
+    ) -> RLMResult:
+        """Answer ``question`` about ``context`` (a library folder or object, str or list)."""
+        self._cancel.clear()
+        root = self.pool.get(self.model, "root")
+        sub = self.pool.get(self.sub_model, "sub")
+        variant = self.prompt_variant or prompts.variant_for(root.describe())
+        config = replace(self.config, variant=variant)
+        tracker = Tracker(self.budget, cancel=self._cancel)
+        events: list[Event] = []
+
+        def emit(event: Event) -> None:
+            events.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+        tree = RunTree(root, sub, config, tracker, emit)
+        self._tree = tree
+        library = _library_of(context)
+        owned = library if library is not None and library is not context else None
+        clock = tracker.start_clock(self.cancel)
+        try:
+            return self._complete(tree, question, context, library, conversation, save, events)
+        finally:
+            if clock is not None:
+                clock.cancel()
+            self._tree = None
+            if owned is not None:
+                owned.close()
+
+    def _complete(self, tree, question, context, library, conversation, save, events):
+        conversation = conversation or uuid.uuid4().hex[:12]
+        history = _history(library, conversation)
+        if self.mode == "direct":
+            outcome = self._direct(tree, question, context, library)
+        else:
+            outcome = self._rlm(tree, question, context, library, history)
+        citations = _citations(outcome, library, context)
+        root, sub, emit, tracker = tree.root, tree.sub, tree.emit, tree.tracker
+        emit(FinalAnswer(0, outcome.answer, outcome.stop_reason, outcome.fallback))
+        result = RLMResult(
+            answer=outcome.answer,
+            citations=citations,
+            explored=_dedupe([asdict(e) for e in tree.explored]),
+            usage=tracker.usage(),
+            stop_reason=outcome.stop_reason,
+            fallback=outcome.fallback,
+            best_effort=outcome.best_effort,
+            mode=self.mode,
+            models={"root": str(root.spec), "sub": str(sub.spec), "prompt": tree.config.variant},
+            conversation=conversation,
+            events=events,
+        )
+        if library is not None and save:
+            result.run_id = _save(library, question, result, self.budget)
+        return result
+
+    # ------------------------------------------------------------------ modes
+
+    def _rlm(self, tree: RunTree, question, context, library, history) -> Outcome:
+        limits = self.config.sandbox
+        if library is not None:
+            sandbox = Sandbox(
+                library=library.folder,
+                limits=limits,
+                on_subcall=lambda c: tree.on_subcall(c, 0),
+                variables={"history": history},
+            )
+        else:
+            sandbox = Sandbox(
+                context=context,
+                limits=limits,
+                on_subcall=lambda c: tree.on_subcall(c, 0),
+                variables={"history": history},
+            )
+        with tree.open(sandbox):
+            overview = _overview(library, context, sandbox.context_chars)
+            return tree.loop(question, sandbox, 0, overview, history)
+
+    def _direct(self, tree: RunTree, question, context, library) -> Outcome:
+        """The baseline: as much of the context as fits, in one prompt."""
+        if library is not None:
+            conn = sqlite3.connect(f"{(library.folder / DB_FILENAME).as_uri()}?mode=ro", uri=True)
+            try:
+                text = snapshot.build(conn)[0]
+            finally:
+                conn.close()
+        else:
+            text = context if isinstance(context, str) else "\n\n".join(context)
+        window = tree.root.describe().get("n_ctx") or 32_000
+        chars = max(1000, (window - self.config.root_max_tokens - 200) * 3)
+        instructions = (
+            f"\n\nQuestion: {question}\nAnswer, then list the exact quotes you "
+            'used, one per line as [n] "quote".'
+        )
+        settings = GenerationSettings(max_tokens=self.config.root_max_tokens)
+        for _ in range(6):
+            truncated = len(text) > chars
+            prompt = "Documents:\n" + text[:chars] + instructions
+            try:
+                tree.tracker.check(settings.max_tokens)
+                completion = tree.root.complete(
+                    [{"role": "user", "content": prompt}], settings, tree.tracker.cancel
+                )
+            except ContextOverflowError:
+                chars //= 2
+                continue
+            except BudgetExceeded as exc:
+                return Outcome(f"(no answer — {exc.message})", exc.reason, best_effort=True)
+            u = completion.usage
+            tree.tracker.record(0, u.prompt_tokens, u.cached_tokens, u.completion_tokens, False)
+            if truncated:
+                tree.emit(
+                    Notice(
+                        0,
+                        f"direct mode: the context was cut to {chars:,} of "
+                        f"{len(text):,} characters to fit the window",
+                    )
+                )
+            return Outcome(completion.text.strip(), tail="")
+        raise ModelError("the question alone does not fit the model's window")
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _library_of(context) -> Library | None:
+    if isinstance(context, Library):
+        return context
+    if isinstance(context, Path) or (
+        isinstance(context, str)
+        and "\n" not in context
+        and len(context) < 4096
+        and (Path(context).expanduser() / DB_FILENAME).exists()
+    ):
+        return Library(Path(context).expanduser())
+    return None
+
+
+def _history(library: Library | None, conversation: str) -> list[dict]:
+    if library is None:
+        return []
+    return [
+        {
+            "question": r["question"],
+            "answer": r["answer"],
+            "citations": [c["snippet"] for c in r["citations"]],
+        }
+        for r in library.runs(conversation)
+    ]
+
+
+def _overview(library: Library | None, context, chars: int) -> str:
+    if library is not None:
+        docs = library.documents(include_unreadable=False)
+        rows = [(d.path.rsplit("/", 1)[-1], d.kind, d.pages, d.chars) for d in docs]
+    else:
+        pieces = [context] if isinstance(context, str) else list(context)
+        rows = [(f"document {i}", "text", None, len(p)) for i, p in enumerate(pieces, 1)]
+    lines = [f"a str of {chars:,} characters holding {len(rows)} documents:"]
+    for name, kind, pages, size in rows[:30]:
+        pages_text = f", {pages} pages" if pages else ""
+        lines.append(f"  {name} ({kind}{pages_text}, {size:,} characters)")
+    if len(rows) > 30:
+        lines.append(f"  ... and {len(rows) - 30} more (see context.documents)")
+    return "\n".join(lines)
+
+
+def _citations(outcome: Outcome, library: Library | None, context) -> list[Citation]:
+    """Number and verify the answer's citations: cite() snippets, then [n] "quote" lines."""
+    body, quoted = split_quoted_citations(outcome.answer)
+    quoted += split_quoted_citations(outcome.tail)[1]
+    outcome.answer = body
+    numbered = list(enumerate(outcome.cited, 1))
+    taken = {n for n, _ in numbered}
+    numbered += [(n, s) for n, s in quoted if n not in taken]
+    if not numbered:
+        return []
+    if library is not None:
+        verifier = LibraryVerifier(library._conn)
+    else:
+        verifier = TextVerifier([context] if isinstance(context, str) else list(context))
+    return [verifier.verify(n, snippet) for n, snippet in numbered]
+
+
+def _dedupe(records: list[dict]) -> list[dict]:
+    seen = set()
+    unique = []
+    for record in records:
+        key = (record["path"], record["start"], record["end"], record["via"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    return unique
+
+
+def _save(library: Library, question: str, result: RLMResult, budget: Budget) -> int:
+    return library.save_run(
+        {
+            "conversation": result.conversation,
+            "question": question,
+            "answer": result.answer,
+            "stop_reason": result.stop_reason,
+            "fallback": int(result.fallback),
+            "mode": result.mode,
+            "models": result.models,
+            "citations": [c.to_json() for c in result.citations],
+            "explored": result.explored,
+            "usage": result.usage,
+            "settings": {"budget": asdict(budget)},
+            "events": [e.to_json() for e in result.events],
+        }
+    )
