@@ -28,6 +28,8 @@ class Settings:
     n_ctx: int = 0  # 0: the model's trained context, capped for RAM
     n_threads: int = 0  # 0: all cores
     n_gpu_layers: int = -1  # -1: all layers when the build supports a GPU, else 0
+    flash_attn: bool = False  # forced on by a quantized KV cache
+    kv_type: str = ""  # "" (f16), or q8_0 / q4_0 to shrink the KV cache
     recent_models: list[str] = field(default_factory=list)
 
     def remember_model(self, spec: str) -> None:

@@ -100,6 +100,8 @@ class ModelPool:
                 n_ctx=s.n_ctx,
                 n_threads=s.n_threads,
                 n_gpu_layers=s.n_gpu_layers,
+                flash_attn=s.flash_attn,
+                kv_type=s.kv_type or None,
                 spec=str(spec),
             )
         if spec.kind == "replay":

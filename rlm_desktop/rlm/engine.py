@@ -128,8 +128,12 @@ class RLM:
         self._cancel.clear()
         root = self.pool.get(self.model, "root")
         sub = self.pool.get(self.sub_model, "sub")
-        variant = self.prompt_variant or prompts.variant_for(root.describe())
-        config = replace(self.config, variant=variant)
+        described = root.describe()
+        variant = self.prompt_variant or prompts.variant_for(described)
+        # Printed output shown per step is capped to fit small windows too (~1/4 of it).
+        window_chars = (described.get("n_ctx") or 0) // 2
+        output_chars = min(self.config.output_chars, window_chars or self.config.output_chars)
+        config = replace(self.config, variant=variant, output_chars=max(500, output_chars))
         tracker = Tracker(self.budget, cancel=self._cancel)
         events: list[Event] = []
 
