@@ -6,6 +6,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from rlm_desktop.errors import RlmDesktopError
@@ -88,6 +89,7 @@ class Backend(ABC):
     """
 
     spec: str = ""
+    serial = True  # calls must not overlap (one model, one context)
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -113,7 +115,8 @@ class Backend(ABC):
         usage = Usage()
         started = time.perf_counter()
         chunks = []
-        with self.lock:
+        # A local model decodes one sequence at a time; independent HTTP calls need no lock.
+        with self.lock if self.serial else nullcontext():
             for chunk in self.stream(messages, settings, usage, cancel):
                 if not chunks:
                     usage.time_to_first_token_s = time.perf_counter() - started

@@ -30,6 +30,8 @@ _MAX_BACKOFF_S = 30.0
 class OpenAIBackend(Backend):
     """Chat completions over HTTP; streaming, retries with backoff, bounded concurrency."""
 
+    serial = False  # requests are independent: batch() runs several at once
+
     def __init__(
         self,
         model: str,
@@ -160,21 +162,6 @@ class OpenAIBackend(Backend):
             response.close()
         if not usage.completion_tokens:
             usage.completion_tokens = pieces  # the server sent no usage: one piece ~ a token
-
-    def complete(self, messages, settings=None, cancel=None) -> Completion:
-        # HTTP calls are independent: no lock, so batch() can run several at once.
-        settings = settings or GenerationSettings()
-        usage = Usage()
-        started = time.perf_counter()
-        chunks: list[str] = []
-        for chunk in self.stream(messages, settings, usage, cancel):
-            if not chunks:
-                usage.time_to_first_token_s = time.perf_counter() - started
-            chunks.append(chunk)
-        usage.total_s = time.perf_counter() - started
-        cancelled = cancel is not None and cancel.is_set()
-        reason = "cancelled" if cancelled else self._finish_reason(usage, settings)
-        return Completion("".join(chunks), usage, reason)
 
     def batch(self, conversations, settings=None, cancel=None) -> list[Completion]:
         """Independent requests, at most ``concurrency`` in flight; answers in order."""

@@ -281,19 +281,9 @@ class RunTree:
             feedback = []
             runnable = False
             for number, code in enumerate(blocks, 1):
-                result = sandbox.execute(code)
-                self.explored.extend(result.explored)
-                self.emit(
-                    CodeRun(
-                        depth,
-                        code,
-                        result.stdout,
-                        result.stderr,
-                        result.error,
-                        result.duration_s,
-                        len(result.explored),
-                    )
-                )
+                if self.tracker.cancel.is_set():
+                    return self._partial(self.tracker.stop_reason(), last_prose)
+                result = self.run_cell(sandbox, code, depth)
                 runnable = runnable or "SyntaxError" not in result.stderr
                 if self.stopping is not None:
                     return self._partial(self.stopping, last_prose)
@@ -347,6 +337,18 @@ class RunTree:
             )
         else:
             code = _FALLBACK_LOOKUP.format(question=question)
+        result = self.run_cell(sandbox, code, depth)
+        if self.stopping is not None:
+            return self._partial(self.stopping, "", fallback=True)
+        answer = result.final or f"The built-in strategy failed: {result.message}"
+        return Outcome(
+            answer, "final" if result.final else "error", fallback=True, cited=result.citations
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def run_cell(self, sandbox: Sandbox, code: str, depth: int) -> CellResult:
+        """Run code in the REPL, keep what it explored, and report it as an event."""
         result = sandbox.execute(code)
         self.explored.extend(result.explored)
         self.emit(
@@ -360,14 +362,7 @@ class RunTree:
                 len(result.explored),
             )
         )
-        if self.stopping is not None:
-            return self._partial(self.stopping, "", fallback=True)
-        answer = result.final or f"The built-in strategy failed: {result.message}"
-        return Outcome(
-            answer, "final" if result.final else "error", fallback=True, cited=result.citations
-        )
-
-    # ------------------------------------------------------------------ helpers
+        return result
 
     def chunk_chars(self) -> int:
         """The largest chunk a sub-call can take in the sub model's window.
