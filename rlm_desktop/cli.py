@@ -98,9 +98,21 @@ def print_json(data: object) -> None:
 @library_option
 @click.pass_context
 def cli(ctx: click.Context, library_dir: Path | None) -> None:
-    """Ask hard questions of your own documents, offline."""
+    """Ask hard questions of your own documents, offline. Without a command: the window."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        ctx.invoke(gui, library_dir=library_dir)
+
+
+@cli.command()
+@library_option
+@click.pass_context
+def gui(ctx: click.Context, library_dir: Path | None) -> None:
+    """Open the window on a library."""
+    from rlm_desktop.gui.app import run
+
+    folder = library_dir or ctx.find_root().params.get("library_dir") or default_library_dir()
+    Library(folder).close()  # create or upgrade it here, with a clear error if it cannot be
+    ctx.exit(run(folder))
 
 
 # ------------------------------------------------------------------ ingestion

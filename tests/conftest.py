@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Qt renders offscreen in tests (set before any Qt import).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from rlm_desktop.store import Library
 

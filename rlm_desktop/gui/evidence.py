@@ -1,0 +1,160 @@
+"""The Evidence side: explored passages by document, coverage strips, and the source viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QTextCharFormat, QTextCursor
+from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QStackedWidget,
+    QTextEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+PASSAGE_ROLE = Qt.ItemDataRole.UserRole
+
+
+class CoverageStrip(QWidget):
+    """A thin bar: the parts of a document the model looked at."""
+
+    def __init__(self, length: int, ranges: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self.length, self.ranges = max(1, length), ranges
+        self.setFixedHeight(8)
+        self.setToolTip(f"{len(ranges)} explored range(s) of {length:,} characters")
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#d9dde3"))
+        width = self.width()
+        for start, end in self.ranges:
+            x = int(start / self.length * width)
+            w = max(2, int((end - start) / self.length * width))
+            painter.fillRect(x, 0, w, self.height(), QColor("#2f7de1"))
+
+
+def describe(record: dict) -> str:
+    """ "p. 3, lines 10-12" for a location record."""
+    where = f"p. {record['page']}, " if record.get("page") is not None else ""
+    return f"{where}lines {record['line_start']}-{record['line_end']}"
+
+
+class EvidencePanel(QWidget):
+    """Explored passages grouped by document, cited ones first and marked verified or not."""
+
+    passage_activated = Signal(dict)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Passage", "How / coverage"])
+        self.tree.header().resizeSection(0, 250)
+        self.tree.setAccessibleName("Explored passages")
+        self.tree.setToolTip("Passages the model actually saw; click one to open its source")
+        self.tree.itemActivated.connect(self._activated)
+        self.tree.itemClicked.connect(self._activated)
+        self.source = SourceView()
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tree)
+        split.addWidget(self.source)
+        split.setSizes([220, 480])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Evidence</b>"))
+        layout.addWidget(split)
+
+    def show_result(self, citations: list[dict], explored: list[dict], lengths: dict) -> None:
+        """Fill the tree from a finished run."""
+        self.tree.clear()
+        by_doc: dict[str, list[dict]] = {}
+        for c in citations:
+            if c.get("path"):
+                by_doc.setdefault(c["path"], []).append({**c, "via": "cited"})
+        for e in explored:
+            by_doc.setdefault(e["path"], []).append(e)
+        unverified = [c for c in citations if not c.get("verified")]
+        if unverified:
+            top = QTreeWidgetItem([f"Unverified citations ({len(unverified)})", ""])
+            self.tree.addTopLevelItem(top)
+            for c in unverified:
+                QTreeWidgetItem(top, [f'[{c["n"]}] ✗ "{c["snippet"][:80]}"', "not found"])
+            top.setExpanded(True)
+        for path, records in by_doc.items():
+            records.sort(key=lambda r: (r["via"] != "cited", r["start"]))
+            top = QTreeWidgetItem([f"{Path(path).name} ({len(records)})", ""])
+            top.setToolTip(0, path)
+            self.tree.addTopLevelItem(top)
+            ranges = [(r["start"], r["end"]) for r in records]
+            self.tree.setItemWidget(top, 1, CoverageStrip(lengths.get(path, 0), ranges))
+            for r in records:
+                label = describe(r)
+                if r["via"] == "cited":
+                    label = f"[{r['n']}] ✓ {label}"
+                item = QTreeWidgetItem(top, [label, r["via"]])
+                item.setData(0, PASSAGE_ROLE, r)
+                item.setToolTip(0, r.get("snippet", "")[:500])
+            top.setExpanded(True)
+
+    def _activated(self, item: QTreeWidgetItem) -> None:
+        record = item.data(0, PASSAGE_ROLE)
+        if record:
+            self.passage_activated.emit(record)
+
+
+class SourceView(QStackedWidget):
+    """A document at the right place: PDFs page-true (QtPdf), text and Word at the line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pdf_document = QPdfDocument(self)
+        self.pdf_view = QPdfView()
+        self.pdf_view.setDocument(self.pdf_document)
+        self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self.pdf_search = QPdfSearchModel(self)
+        self.pdf_search.setDocument(self.pdf_document)
+        self.pdf_view.setSearchModel(self.pdf_search)
+        self.text_view = QPlainTextEdit()
+        self.text_view.setReadOnly(True)
+        self.text_view.setAccessibleName("Source text")
+        self.placeholder = QLabel("Click a citation or a passage to open its source here.")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        for widget in (self.placeholder, self.pdf_view, self.text_view):
+            self.addWidget(widget)
+        self.current: dict = {}
+
+    def show_pdf(self, path: str, page: int, snippet: str) -> None:
+        """Open a PDF at a 1-based page and highlight the snippet's first words there."""
+        if self.current.get("path") != path:
+            self.pdf_document.load(path)
+        self.setCurrentWidget(self.pdf_view)
+        self.pdf_view.pageNavigator().jump(max(0, page - 1), QPointF(), 0)
+        self.pdf_search.setSearchString(" ".join(snippet.split()[:6]))
+        self.current = {"path": path, "page": page}
+
+    def show_text(self, path: str, text: str, start: int, end: int, line: int) -> None:
+        """Show a text, select [start:end] (offsets into ``text``) and scroll to it."""
+        if self.current.get("path") != path:
+            self.text_view.setPlainText(text)
+        self.setCurrentWidget(self.text_view)
+        cursor = QTextCursor(self.text_view.document())
+        cursor.setPosition(min(start, len(text)))
+        cursor.setPosition(min(end, len(text)), QTextCursor.MoveMode.KeepAnchor)
+        highlight = QTextCharFormat()
+        highlight.setBackground(QColor("#fff3a3"))
+        selection = QTextEdit.ExtraSelection()
+        selection.cursor, selection.format = cursor, highlight
+        self.text_view.setExtraSelections([selection])
+        self.text_view.setTextCursor(cursor)
+        self.text_view.centerCursor()
+        self.current = {"path": path, "line": line}

@@ -1,0 +1,81 @@
+"""Qt item models: thin adapters over the core's plain records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtWidgets import QApplication, QStyle
+
+from rlm_desktop.store.library import Document
+
+_COLUMNS = ("Document", "Kind", "Pages", "Size", "Status")
+_ICONS = {
+    "pdf": QStyle.StandardPixmap.SP_FileDialogDetailedView,
+    "docx": QStyle.StandardPixmap.SP_FileDialogContentsView,
+    "text": QStyle.StandardPixmap.SP_FileIcon,
+}
+
+
+def _size(chars: int) -> str:
+    for unit in ("chars", "K chars", "M chars"):
+        if chars < 1000 or unit == "M chars":
+            return f"{chars:,.0f} {unit}" if unit == "chars" else f"{chars:,.1f} {unit}"
+        chars /= 1000
+    return ""
+
+
+class DocumentsModel(QAbstractTableModel):
+    """The library's documents for a table view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.documents: list[Document] = []
+
+    def set_documents(self, documents: list[Document]) -> None:
+        """Replace the rows (called on the UI thread with documents read in the background)."""
+        self.beginResetModel()
+        self.documents = list(documents)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.documents)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(_COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return _COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        doc = self.documents[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                Path(doc.path).name,
+                doc.kind,
+                "" if doc.pages is None else str(doc.pages),
+                _size(doc.chars),
+                _status(doc),
+            )[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            notes = doc.error or "\n".join(doc.warnings) or "no warnings"
+            return f"{doc.path}\n{doc.status}: {notes}"
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            style = QApplication.style()
+            return style.standardIcon(_ICONS.get(doc.kind, QStyle.StandardPixmap.SP_FileIcon))
+        if role == Qt.ItemDataRole.UserRole:
+            return doc
+        return None
+
+
+def _status(doc: Document) -> str:
+    if doc.status == "warnings":
+        return f"ok, {len(doc.warnings)} warning(s)"
+    if doc.status in ("failed", "skipped"):
+        return f"{doc.status}: {doc.error}"
+    return doc.status
