@@ -282,10 +282,19 @@ DEMO_QUESTION = "Which user names appear in the invalid user attempts of the SSH
 @cli.command()
 @library_option
 @click.option("--question", default=DEMO_QUESTION, show_default=True)
+@click.option("--no-window", is_flag=True, help="Ask in the terminal even with a display.")
 @model_options
 @click.pass_context
-def demo(ctx: click.Context, library_dir: Path | None, question: str, model_spec, base_url):
-    """The main job, headless: ingest the bundled samples, search them, ask the demo model."""
+def demo(
+    ctx: click.Context,
+    library_dir: Path | None,
+    question: str,
+    no_window: bool,
+    model_spec: str | None,
+    base_url: str | None,
+) -> None:
+    """The main job: ingest the bundled samples, then open the window with the demo model
+    (without a display: search the samples and ask the demo model in the terminal)."""
     from rlm_desktop import RLM
     from rlm_desktop.rlm.budget import Budget
     from rlm_desktop.rlm.events import CodeRun, SubCallEnded, TurnStarted
@@ -300,6 +309,12 @@ def demo(ctx: click.Context, library_dir: Path | None, question: str, model_spec
                 f"  {escape(hit.title)} lines {hit.line_start}-{hit.line_end}: "
                 f"{escape(' '.join(hit.plain_snippet().split())[:100])}"
             )
+        from rlm_desktop.gui.app import has_display, run
+
+        if has_display() and not no_window:
+            out.print("\nOpening the window with the samples and the demo model selected.")
+            ctx.exit(run(library.folder, model_spec or "demo"))
+        out.print("\n[yellow]No display here: asking the question in the terminal instead.[/]")
         events = []
         rlm = RLM(
             model_spec or "demo",
@@ -475,10 +490,10 @@ def config(name: str | None, value: str | None, as_json: bool) -> None:
     from rlm_desktop.settings import load_settings, save_settings, settings_path
 
     settings = load_settings()
-    kinds = {f.name: f.type for f in fields(settings) if f.name not in ("version", "recent_models")}
+    kinds = {f.name for f in fields(settings)} - {"version", "recent_models", "recent_libraries"}
     if name is not None:
         if name not in kinds:
-            raise CliError(f"unknown setting {name!r}; known: {', '.join(kinds)}", 2)
+            raise CliError(f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}", 2)
         if value is None:
             click.echo(getattr(settings, name))
             return

@@ -31,6 +31,35 @@ class Settings:
     flash_attn: bool = False  # forced on by a quantized KV cache
     kv_type: str = ""  # "" (f16), or q8_0 / q4_0 to shrink the KV cache
     recent_models: list[str] = field(default_factory=list)
+    mode: str = "rlm"  # rlm, no-subcalls or direct
+    max_iterations: int = 12
+    max_depth: int = 1
+    max_subcalls: int = 64
+    max_tokens: int = 200_000
+    max_seconds: float = 600.0
+    cell_timeout_s: float = 60.0
+    sandbox_memory_mb: int = 2048
+    theme: str = "system"  # system, light or dark
+    watch_folders: bool = False
+    recent_libraries: list[str] = field(default_factory=list)
+
+    def budget(self):
+        """The run budget these settings describe."""
+        from rlm_desktop.rlm.budget import Budget
+
+        return Budget(
+            self.max_iterations,
+            self.max_depth,
+            self.max_subcalls,
+            self.max_tokens,
+            self.max_seconds,
+        )
+
+    def sandbox_limits(self):
+        """The REPL limits these settings describe."""
+        from rlm_desktop.sandbox.host import SandboxLimits
+
+        return SandboxLimits(timeout_s=self.cell_timeout_s, memory_mb=self.sandbox_memory_mb)
 
     def remember_model(self, spec: str) -> None:
         """Put a model spec first in the recent list."""

@@ -18,7 +18,7 @@ SHOTS = Path(os.environ.get("RLM_SCREENSHOTS", "")) if os.environ.get("RLM_SCREE
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = MainWindow(tmp_path / "lib")
+    win = MainWindow(tmp_path / "lib", first_launch=False)
     qtbot.addWidget(win)
     win.resize(1280, 720)
     win.show()
@@ -172,3 +172,118 @@ def test_errors_show_as_a_readable_message(window, qtbot, docs):
     qtbot.waitUntil(lambda: window.ask_button.isEnabled(), timeout=20_000)
     assert "unknown model 'no-such-model'" in window.answer.toPlainText()
     assert "Traceback" not in window.answer.toPlainText()
+
+
+def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
+    window, qtbot, isolated_home
+):
+    import keyring
+
+    from tests.test_llm_openai_keys import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        dialog = window.open_settings()
+        dialog.max_iterations.setValue(7)
+        dialog.offline.setChecked(False)
+        dialog.theme.setCurrentText("dark")
+        dialog.base_url.setText("http://127.0.0.1:8080/v1")
+        dialog.api_key.setText("sk-gui-secret-123")
+        dialog.mode.setCurrentText("no-subcalls")
+        dialog.save()
+        qtbot.waitUntil(lambda: window.settings.max_iterations == 7, timeout=5_000)
+        from rlm_desktop.settings import load_settings
+
+        saved = load_settings()
+        assert (saved.max_iterations, saved.offline, saved.theme, saved.mode) == (
+            7,
+            False,
+            "dark",
+            "no-subcalls",
+        )
+        assert window.mode_box.currentText() == "no-subcalls"
+        assert memory.store == {("rlm-desktop", "127.0.0.1:8080"): "sk-gui-secret-123"}
+        for path in isolated_home.rglob("*"):
+            assert not path.is_file() or b"sk-gui-secret" not in path.read_bytes()
+        reopened = window.open_settings()
+        assert reopened.max_iterations.value() == 7 and reopened.api_key.text() == ""
+        qtbot.waitUntil(lambda: reopened.isolation.text() != "checking…", timeout=10_000)
+        assert reopened.isolation.text().startswith(("strong", "standard", "basic"))
+        reopened.reject()
+    finally:
+        keyring.set_keyring(previous)
+        from rlm_desktop.gui.theme import apply_theme
+
+        apply_theme("system")
+
+
+def test_first_launch_offers_the_demo_model_and_loads_the_samples(qtbot, tmp_path):
+    win = MainWindow(tmp_path / "lib", first_launch=True)
+    qtbot.addWidget(win)
+    win.show()
+    dialog = win.first_launch_dialog
+    assert dialog.isVisible() and dialog.samples.isChecked()
+    if SHOTS is not None:
+        dialog.grab().save(str(SHOTS / "0-first-launch.png"))
+    dialog.accept()
+    qtbot.waitUntil(lambda: len(win.documents.documents) == 9, timeout=30_000)
+    assert win.model_box.currentText() == "demo"
+    win.close()
+
+
+def test_watched_folders_are_rescanned_when_files_change(window, qtbot, tmp_path):
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "first.log").write_text("one\n")
+    window.ingest([str(folder)])
+    qtbot.waitUntil(lambda: len(window.documents.documents) == 1, timeout=20_000)
+    window.watch_action.setChecked(True)
+    qtbot.waitUntil(lambda: bool(window.watcher.directories()), timeout=5_000)
+    (folder / "second.log").write_text("two\n")
+    qtbot.waitUntil(lambda: len(window.documents.documents) == 2, timeout=20_000)
+
+
+def test_the_trajectory_streams_and_sub_calls_open_in_full(window, qtbot, tmp_path, docs):
+    window.ingest([str(docs / "OpenSSH_2k.log")])
+    qtbot.waitUntil(lambda: len(window.documents.documents) == 1, timeout=30_000)
+    window.model_box.setEditText(
+        _script(
+            tmp_path,
+            [
+                "```repl\nimport time\nanswers = llm_query_batched(['first question', 'second'])\n"
+                "time.sleep(1.5)\nprint(answers)\n```",
+                "FINAL(done)",
+            ],
+            sub=["answer one", "answer two"],
+        )
+    )
+    window.question.setPlainText("Fan out")
+    window.ask()
+    qtbot.waitUntil(lambda: "sub-calls 2 done" in window.status.text(), timeout=20_000)
+    shot(window, "3a-answering")
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=20_000)
+    assert "def" not in window.trajectory.toPlainText()  # code is shown as written
+    assert "llm_query_batched" in window.trajectory.toPlainText()
+    index = next(i for i, e in enumerate(window.events) if type(e).__name__ == "SubCallEnded")
+    window._trajectory_link(QUrl(f"subcall:{index}"))
+    from PySide6.QtWidgets import QMessageBox
+
+    box = next(w for w in window.findChildren(QMessageBox) if w.windowTitle() == "Sub-call")
+    assert "first question" in box.detailedText() and "answer two" in box.detailedText()
+
+
+def test_closing_the_window_during_a_run_stops_it(qtbot, tmp_path, docs):
+    win = MainWindow(tmp_path / "lib", first_launch=False)
+    qtbot.addWidget(win)
+    win.ingest([str(docs / "OpenSSH_2k.log")])
+    qtbot.waitUntil(lambda: len(win.documents.documents) == 1, timeout=30_000)
+    win.model_box.setEditText(_script(tmp_path, ["```repl\nwhile True:\n    pass\n```"]))
+    win.question.setPlainText("Loop")
+    win.ask()
+    qtbot.waitUntil(lambda: "Turn 1" in win.trajectory.toPlainText(), timeout=20_000)
+    started = __import__("time").monotonic()
+    win.close()
+    assert __import__("time").monotonic() - started < 5
+    assert not win.runner.tasks or all(not t.thread.is_alive() for t in win.runner.tasks)

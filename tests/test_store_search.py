@@ -114,3 +114,23 @@ def test_a_half_written_document_is_invisible_and_discarded(library):
     assert library.documents() == []
     assert library.search("visible") == []
     assert library.db.execute("SELECT count(*) FROM passages").fetchone()[0] == 0
+
+
+def test_many_threads_opening_a_new_library_at_once_all_succeed(tmp_path):
+    import threading
+
+    errors = []
+
+    def open_it():
+        try:
+            with Library(tmp_path / "shared") as lib:
+                lib.documents()
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

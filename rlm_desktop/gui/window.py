@@ -6,8 +6,16 @@ import html
 import re
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import (
+    QFileSystemWatcher,
+    QSettings,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -31,13 +39,16 @@ from PySide6.QtWidgets import (
 
 from rlm_desktop import __version__
 from rlm_desktop.gui.evidence import EvidencePanel
+from rlm_desktop.gui.first_launch import FirstLaunchDialog
 from rlm_desktop.gui.models import DocumentsModel
+from rlm_desktop.gui.settings_dialog import SettingsDialog
+from rlm_desktop.gui.theme import apply_theme
+from rlm_desktop.gui.trajectory import event_html, subcall_text
 from rlm_desktop.gui.workers import Task, TaskRunner
 from rlm_desktop.ingest import pipeline
-from rlm_desktop.paths import data_dir
-from rlm_desktop.rlm.budget import Budget
-from rlm_desktop.rlm.events import CodeRun, ModelText, Notice, SubCallEnded, TurnStarted
-from rlm_desktop.settings import load_settings
+from rlm_desktop.paths import data_dir, samples_dir
+from rlm_desktop.rlm.events import ModelText, SubCallEnded, SubCallStarted, TurnStarted
+from rlm_desktop.settings import load_settings, save_settings, settings_path
 from rlm_desktop.store import Library
 
 TITLE = "RLM Desktop"
@@ -68,20 +79,35 @@ class QuestionBox(QPlainTextEdit):
 class MainWindow(QMainWindow):
     """One window over one library."""
 
-    def __init__(self, library_dir: Path) -> None:
+    def __init__(self, library_dir: Path, first_launch: bool | None = None) -> None:
         super().__init__()
         self.library_dir = Path(library_dir)
         self.runner = TaskRunner()
+        fresh = not settings_path().exists()
         self.settings = load_settings()
         self.ingest_task: Task | None = None
         self.rlm = None
         self.last_result = None
-        self.setWindowTitle(f"{TITLE} — {self.library_dir}")
+        self.events: list = []
+        self.runs: list[dict] = []
+        self.citations: dict = {}
+        self.turn = 0
+        self.subcalls_queued = 0
+        self.subcalls_done = 0
         self.setAcceptDrops(True)
         self._build()
         self._restore_state()
-        self.refresh_documents()
-        self.refresh_history()
+        apply_theme(self.settings.theme)
+        self.watcher = QFileSystemWatcher(self)
+        self.watch_timer = QTimer(self, singleShot=True, interval=2000)
+        self.watch_timer.timeout.connect(self._watched_change)
+        self.watcher.directoryChanged.connect(lambda _p: self.watch_timer.start())
+        self.watcher.fileChanged.connect(lambda _p: self.watch_timer.start())
+        self.status_timer = QTimer(self, interval=500)
+        self.status_timer.timeout.connect(self._update_status)
+        self.open_library(self.library_dir)
+        if first_launch if first_launch is not None else fresh:
+            self._first_launch()
 
     # ------------------------------------------------------------------ layout
 
@@ -147,6 +173,7 @@ class MainWindow(QMainWindow):
         self.model_box.setToolTip("demo, a .gguf file, openai:MODEL or replay:FILE.json")
         self.mode_box = QComboBox()
         self.mode_box.addItems(["rlm", "no-subcalls", "direct"])
+        self.mode_box.setCurrentText(self.settings.mode)
         self.mode_box.setAccessibleName("Mode")
         self.mode_box.setToolTip("rlm: the method; direct: the whole context in one prompt")
         self.ask_button = _button("Ask", "Ask the question (Ctrl+Enter)", self.ask)
@@ -185,6 +212,8 @@ class MainWindow(QMainWindow):
         self.trajectory = QTextBrowser()
         self.trajectory.setAccessibleName("Trajectory")
         self.trajectory.setToolTip("Each turn's model text, code, output and sub-calls, live")
+        self.trajectory.setOpenLinks(False)
+        self.trajectory.anchorClicked.connect(self._trajectory_link)
         self.tabs = QTabWidget()
         self.tabs.addTab(conversation, "Conversation")
         self.tabs.addTab(self.trajectory, "Trajectory")
@@ -211,6 +240,16 @@ class MainWindow(QMainWindow):
                 action.setShortcut(keys)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        settings = QAction("Settings…", self)
+        settings.setShortcut(QKeySequence("Ctrl+,"))
+        settings.triggered.connect(self.open_settings)
+        file_menu.insertAction(file_menu.actions()[-1], settings)
+        self.library_menu = self.menuBar().addMenu("&Library")
+        self.watch_action = QAction("Watch folders", self, checkable=True)
+        self.watch_action.setChecked(self.settings.watch_folders)
+        self.watch_action.setToolTip("Re-ingest automatically when files in added folders change")
+        self.watch_action.toggled.connect(self._toggle_watch)
+        self._fill_library_menu()
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("About", self)
         about.triggered.connect(self._about)
@@ -218,6 +257,103 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.ask)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.ask)
         QShortcut(QKeySequence("Ctrl+F"), self, activated=self.filter_box.setFocus)
+
+    def _fill_library_menu(self) -> None:
+        self.library_menu.clear()
+        open_action = QAction("Open library…", self)
+        open_action.setToolTip("Switch to (or create) a library in another folder")
+        open_action.triggered.connect(self._choose_library)
+        self.library_menu.addAction(open_action)
+        self.library_menu.addAction(self.watch_action)
+        if self.settings.recent_libraries:
+            self.library_menu.addSeparator()
+        for folder in self.settings.recent_libraries:
+            action = QAction(folder, self)
+            action.triggered.connect(lambda _c=False, f=folder: self.open_library(Path(f)))
+            self.library_menu.addAction(action)
+
+    def _choose_library(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open or create a library folder")
+        if folder:
+            self.open_library(Path(folder))
+
+    def open_library(self, folder: Path) -> None:
+        """Show another library (several can be kept; the recent ones are in the menu)."""
+        self.library_dir = Path(folder)
+        self.setWindowTitle(f"{TITLE} — {self.library_dir}")
+        recent = [str(self.library_dir)] + [
+            f for f in self.settings.recent_libraries if f != str(self.library_dir)
+        ]
+        self.settings.recent_libraries = recent[:8]
+        save_settings(self.settings)
+        self._fill_library_menu()
+        self.refresh_documents()
+        self.refresh_history()
+        self._toggle_watch(self.settings.watch_folders)
+
+    # ------------------------------------------------------------------ settings
+
+    def open_settings(self) -> SettingsDialog:
+        """Open the Settings dialog (non-modal); saved settings apply at once."""
+        dialog = SettingsDialog(self.settings, self)
+        dialog.accepted.connect(lambda: self._apply_settings(dialog.result_settings))
+        dialog.open()
+        return dialog
+
+    def _apply_settings(self, settings) -> None:
+        if settings is None:
+            return
+        self.settings = settings
+        save_settings(settings)
+        apply_theme(settings.theme)
+        self.model_box.setEditText(settings.model)
+        self.mode_box.setCurrentText(settings.mode)
+        self.status.setText("Settings saved.")
+
+    def _first_launch(self) -> FirstLaunchDialog:
+        dialog = FirstLaunchDialog(self)
+
+        def chosen() -> None:
+            self.settings.model = dialog.model
+            if dialog.model != "demo":
+                self.settings.remember_model(dialog.model)
+            save_settings(self.settings)
+            self.model_box.setEditText(dialog.model)
+            if dialog.samples.isChecked():
+                self.ingest([str(samples_dir())])
+
+        dialog.accepted.connect(chosen)
+        dialog.open()
+        self.first_launch_dialog = dialog
+        return dialog
+
+    # ------------------------------------------------------------------ watching
+
+    def _toggle_watch(self, on: bool) -> None:
+        self.settings.watch_folders = on
+        save_settings(self.settings)
+        watched = self.watcher.directories() + self.watcher.files()
+        if watched:
+            self.watcher.removePaths(watched)
+        if not on:
+            return
+
+        def read(_task):
+            with Library(self.library_dir) as library:
+                return library.sources()
+
+        def watch(sources: list[str]) -> None:
+            existing = [p for p in sources if Path(p).exists()]
+            if existing:
+                self.watcher.addPaths(existing)
+
+        self.runner.run("sources", read, watch, self._error)
+
+    def _watched_change(self) -> None:
+        if self.runner.busy("ingest"):
+            self.watch_timer.start()  # try again when the current ingest is done
+            return
+        self.rescan()
 
     # ------------------------------------------------------------------ state
 
@@ -240,6 +376,7 @@ class MainWindow(QMainWindow):
         state.sync()
         self.stop()
         self.runner.shutdown()
+        self.rlm = None  # its models go now, not at interpreter shutdown
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ library
@@ -359,21 +496,28 @@ class MainWindow(QMainWindow):
         self.answer.setHtml("<i>Working…</i>")
         self.ask_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.turn = 0
+        self.turn = self.subcalls_queued = self.subcalls_done = 0
+        self.events = []
+        settings = self.settings
         self.rlm = RLM(
             self.model_box.currentText().strip() or "demo",
+            settings.sub_model or None,
             mode=self.mode_box.currentText(),
-            budget=Budget(),
+            budget=settings.budget(),
+            settings=settings,
+            sandbox_limits=settings.sandbox_limits(),
         )
+        rlm = self.rlm
 
         def work(task: Task):
-            self.rlm.on_event = task.report
+            rlm.on_event = task.report
             try:
                 with Library(self.library_dir) as library:
-                    return self.rlm.completion(question, library)
+                    return rlm.completion(question, library)
             finally:
-                self.rlm.close()
+                rlm.close()
 
+        self.status_timer.start()
         self.runner.run("ask", work, self._answered, self._ask_failed, self._event)
 
     def stop(self) -> None:
@@ -383,32 +527,44 @@ class MainWindow(QMainWindow):
             self.status.setText("Stopping…")
 
     def _event(self, event) -> None:
-        if isinstance(event, TurnStarted):
+        self.events.append(event)
+        if isinstance(event, TurnStarted) and event.depth == 0:
             self.turn = event.turn
-            self.trajectory.append(f"<h3>Turn {event.turn} (depth {event.depth})</h3>")
-        elif isinstance(event, ModelText):
-            self.trajectory.insertPlainText(event.text)
-        elif isinstance(event, CodeRun):
-            self.trajectory.append(
-                f"<pre style='background:#eef3fb'>{html.escape(event.code)}</pre>"
-                f"<pre>{html.escape(event.stdout[:3000])}</pre>"
-                + (
-                    f"<pre style='color:#b00'>{html.escape(event.stderr[-2000:])}</pre>"
-                    if event.stderr
-                    else ""
-                )
-            )
+        elif isinstance(event, SubCallStarted):
+            self.subcalls_queued += len(event.prompts)
         elif isinstance(event, SubCallEnded):
-            self.trajectory.append(
-                f"<p><i>sub-call {event.kind_of_call} ×{len(event.prompts)}: "
-                f"{event.prompt_tokens}+{event.completion_tokens} tokens, "
-                f"{event.seconds:.1f} s {html.escape(event.error)}</i></p>"
+            self.subcalls_done += len(event.prompts)
+        if isinstance(event, ModelText):
+            self.trajectory.moveCursor(QTextCursor.MoveOperation.End)
+            self.trajectory.insertPlainText(event.text)
+            return
+        rendered = event_html(event, len(self.events) - 1)
+        if rendered:
+            self.trajectory.append(rendered)
+
+    def _update_status(self) -> None:
+        progress = self.rlm.progress() if self.rlm is not None else None
+        if progress is None:
+            return
+        self.status.setText(
+            f"Turn {self.turn} · sub-calls {self.subcalls_done} done / "
+            f"{self.subcalls_queued - self.subcalls_done} running · "
+            f"{progress['tokens']:,} tokens · {progress['elapsed']:.0f} s · "
+            f"budget left: {progress['seconds_left']:.0f} s, {progress['tokens_left']:,} tokens"
+        )
+
+    def _trajectory_link(self, url: QUrl) -> None:
+        if url.scheme() == "subcall":
+            event = self.events[int(url.path())]
+            box = QMessageBox(
+                QMessageBox.Icon.NoIcon, "Sub-call", "Prompts and answers", parent=self
             )
-        elif isinstance(event, Notice):
-            self.trajectory.append(f"<p><b>note:</b> {html.escape(event.message)}</p>")
-        self.status.setText(f"Running: turn {self.turn}…")
+            box.setDetailedText(subcall_text(event))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
 
     def _answered(self, result) -> None:
+        self.status_timer.stop()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.last_result = result
@@ -422,6 +578,7 @@ class MainWindow(QMainWindow):
         self.refresh_history()
 
     def _ask_failed(self, message: str) -> None:
+        self.status_timer.stop()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.answer.setHtml(f"<p style='color:#b00'>{html.escape(message)}</p>")

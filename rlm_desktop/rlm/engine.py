@@ -116,6 +116,21 @@ class RLM:
         """Release the models."""
         self.pool.close()
 
+    def progress(self) -> dict | None:
+        """Spending of the run in progress (for a live status line), or None when idle."""
+        tree = self._tree
+        if tree is None:
+            return None
+        tracker = tree.tracker
+        left = tracker.budget.max_seconds - tracker.elapsed() if tracker.budget.max_seconds else 0
+        return {
+            "tokens": tracker.tokens,
+            "subcalls": tracker.subcalls,
+            "elapsed": tracker.elapsed(),
+            "seconds_left": max(0.0, left),
+            "tokens_left": max(0, tracker.budget.max_tokens - tracker.tokens),
+        }
+
     def completion(
         self,
         question: str,

@@ -104,10 +104,21 @@ class Library:
         try:
             self._conn = self._connect()
             self.db = Database(self._conn)
-            if not readonly:
-                migrations.apply(self.db)
+            if not readonly and migrations.pending(self.db):
+                self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise LibraryError(f"cannot open the library at {self.folder}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Apply pending migrations holding SQLite's write lock, so that several threads or
+        processes opening a new library at once cannot run the same migration twice."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations.apply(self.db)  # each migration nests as a savepoint
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:

@@ -1,0 +1,59 @@
+"""Rendering run events as HTML for the Trajectory tab (code syntax-highlighted)."""
+
+from __future__ import annotations
+
+import html
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from rlm_desktop.rlm.events import CodeRun, Notice, SubCallEnded, TurnStarted
+
+_FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
+_LEXER = PythonLexer()
+
+
+def code_html(code: str) -> str:
+    """Python source as highlighted HTML."""
+    return (
+        f"<pre style='background:#f3f6fb;padding:4px'>{highlight(code, _LEXER, _FORMATTER)}</pre>"
+    )
+
+
+def event_html(event, index: int) -> str | None:
+    """The HTML for one event (None for streamed text, which is appended as plain text)."""
+    if isinstance(event, TurnStarted):
+        depth = f" (depth {event.depth})" if event.depth else ""
+        return f"<h3>Turn {event.turn}{depth}</h3>"
+    if isinstance(event, CodeRun):
+        parts = [code_html(event.code)]
+        if event.stdout:
+            parts.append(f"<pre>{html.escape(event.stdout[:3000])}</pre>")
+        if event.stderr:
+            parts.append(f"<pre style='color:#b00'>{html.escape(event.stderr[-2000:])}</pre>")
+        parts.append(
+            f"<p><small>{event.error or 'ok'} · {event.duration_s:.2f} s · "
+            f"{event.explored} passage(s) shown</small></p>"
+        )
+        return "".join(parts)
+    if isinstance(event, SubCallEnded):
+        first = html.escape(event.prompts[0][:160]) if event.prompts else ""
+        return (
+            f"<p><i>sub-call {event.kind_of_call} ×{len(event.prompts)}: "
+            f"{event.prompt_tokens}+{event.completion_tokens} tokens, {event.seconds:.1f} s "
+            f"{html.escape(event.error)}</i> — “{first}…” "
+            f"<a href='subcall:{index}'>show prompts and answers</a></p>"
+        )
+    if isinstance(event, Notice):
+        return f"<p><b>note:</b> {html.escape(event.message)}</p>"
+    return None
+
+
+def subcall_text(event: SubCallEnded) -> str:
+    """Every prompt and answer of a sub-call, in full."""
+    parts = []
+    for i, prompt in enumerate(event.prompts):
+        answer = event.responses[i] if i < len(event.responses) else event.error
+        parts.append(f"--- prompt {i + 1} ---\n{prompt}\n--- answer {i + 1} ---\n{answer}\n")
+    return "\n".join(parts)
