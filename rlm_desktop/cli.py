@@ -727,6 +727,54 @@ def history(
         )
 
 
+# ------------------------------------------------------------------ exports
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, type=int)
+@click.option("--last", is_flag=True, help="The latest run.")
+@click.option("--all", "all_runs", is_flag=True, help="The library's whole question history.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "docx", "pdf"]), required=True)
+@click.option(
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file to write.",
+)
+@library_option
+@click.option("--trajectory", is_flag=True, help="Add the trajectory (code, outputs, sub-calls).")
+@click.pass_context
+def export(
+    ctx: click.Context,
+    run_ids: tuple[int, ...],
+    last: bool,
+    all_runs: bool,
+    fmt: str,
+    output: Path,
+    library_dir: Path | None,
+    trajectory: bool,
+) -> None:
+    """Export answers with their cited snippets: RUN_ID..., --last or --all."""
+    from rlm_desktop.export import ExportRun, export_runs
+
+    if sum(bool(x) for x in (run_ids, last, all_runs)) != 1:
+        raise CliError("give RUN_ID (one or more), --last or --all", 2)
+    with open_library(ctx, library_dir) as library:
+        if all_runs:
+            ids = [r["id"] for r in reversed(library.runs())]
+        elif last:
+            latest = library.runs()
+            if not latest:
+                raise CliError("no questions have been asked of this library yet", 1)
+            ids = [latest[0]["id"]]
+        else:
+            ids = list(run_ids)
+        runs = [ExportRun.from_saved(library.run(i)) for i in ids]
+    path = export_runs(runs, fmt, output, trajectory)
+    out.print(f"wrote {len(runs)} answer(s) to {escape(str(path))}")
+
+
 # ------------------------------------------------------------------ the sandboxed REPL
 
 

@@ -150,6 +150,15 @@ def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, do
     shot(window, "5-text-source")
     assert window.history.count() == 1
 
+    dialog = window.open_export()  # Ctrl+E: a format picker, then a save dialog
+    assert dialog.format() == "md" and dialog.this_answer.isChecked()
+    dialog.reject()
+    target = tmp_path / "answer.html"
+    window.export_to(target, "html", whole_history=False, trajectory=True)
+    qtbot.waitUntil(lambda: "Exported to" in window.status.text(), timeout=10_000)
+    page = target.read_text()
+    assert "Invalid user webmaster" in page and "UNVERIFIED" in page and "Appendix" in page
+
 
 def test_stop_ends_a_running_question_within_seconds(window, qtbot, tmp_path, docs):
     window.ingest([str(docs / "OpenSSH_2k.log")])

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from rlm_desktop import __version__
 from rlm_desktop.gui.evidence import EvidencePanel
+from rlm_desktop.gui.export_dialog import ExportDialog
 from rlm_desktop.gui.first_launch import FirstLaunchDialog
 from rlm_desktop.gui.models import DocumentsModel
 from rlm_desktop.gui.settings_dialog import SettingsDialog
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.events: list = []
         self.runs: list[dict] = []
         self.citations: dict = {}
+        self.current_run_id: int | None = None
         self.turn = 0
         self.subcalls_queued = 0
         self.subcalls_done = 0
@@ -240,6 +242,11 @@ class MainWindow(QMainWindow):
                 action.setShortcut(keys)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        export = QAction("Export…", self)
+        export.setShortcut(QKeySequence("Ctrl+E"))
+        export.setToolTip("Export the answer (or the whole history) with its cited snippets")
+        export.triggered.connect(self.open_export)
+        file_menu.insertAction(file_menu.actions()[-1], export)
         settings = QAction("Settings…", self)
         settings.setShortcut(QKeySequence("Ctrl+,"))
         settings.triggered.connect(self.open_settings)
@@ -326,6 +333,39 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.first_launch_dialog = dialog
         return dialog
+
+    # ------------------------------------------------------------------ exports
+
+    def open_export(self) -> ExportDialog:
+        """Ask for a format and a file, then export in the background."""
+        dialog = ExportDialog(bool(self.current_run_id), self)
+        dialog.accepted.connect(lambda: self._export_chosen(dialog))
+        dialog.open()
+        return dialog
+
+    def _export_chosen(self, dialog: ExportDialog) -> None:
+        fmt = dialog.format()
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export", f"answers.{fmt}", f"{fmt.upper()} (*.{fmt})"
+        )
+        if path:
+            self.export_to(Path(path), fmt, dialog.whole_history(), dialog.trajectory())
+
+    def export_to(self, path: Path, fmt: str, whole_history: bool, trajectory: bool) -> None:
+        """Export the shown answer (or every answer) to ``path``."""
+        from rlm_desktop.export import ExportRun, export_runs
+
+        run_id = self.current_run_id
+
+        def work(_task):
+            with Library(self.library_dir) as library:
+                ids = [r["id"] for r in reversed(library.runs())] if whole_history else [run_id]
+                runs = [ExportRun.from_saved(library.run(i)) for i in ids if i]
+            return export_runs(runs, fmt, path, trajectory)
+
+        self.runner.run(
+            "export", work, lambda p: self.status.setText(f"Exported to {p}"), self._error
+        )
 
     # ------------------------------------------------------------------ watching
 
@@ -564,6 +604,7 @@ class MainWindow(QMainWindow):
             box.open()
 
     def _answered(self, result) -> None:
+        self.current_run_id = result.run_id
         self.status_timer.stop()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
@@ -664,6 +705,7 @@ class MainWindow(QMainWindow):
                 return library.run(run_id)
 
         def show(run) -> None:
+            self.current_run_id = run["id"]
             self.question.setPlainText(run["question"])
             self.show_run(
                 run["answer"], run["citations"], run["explored"], run["stop_reason"], run["usage"]

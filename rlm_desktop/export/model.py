@@ -1,0 +1,136 @@
+"""What an export holds, built from saved runs; and text clean-up shared by every format."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMATS = ("md", "html", "docx", "pdf")
+
+
+@dataclass
+class ExportRun:
+    """One answered question, ready to write: everything but secrets (runs never hold any)."""
+
+    run_id: int
+    question: str
+    answer: str
+    citations: list[dict]
+    models: dict
+    mode: str
+    budget: dict
+    usage: dict
+    stop_reason: str
+    fallback: bool
+    created_at: str
+    events: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_saved(cls, run: dict) -> ExportRun:
+        """From ``Library.run(id)``."""
+        return cls(
+            run_id=run["id"],
+            question=run["question"],
+            answer=run["answer"],
+            citations=run["citations"],
+            models=run["models"],
+            mode=run["mode"],
+            budget=(run.get("settings") or {}).get("budget", {}),
+            usage=run["usage"],
+            stop_reason=run["stop_reason"],
+            fallback=run["fallback"],
+            created_at=run["created_at"],
+            events=run.get("events") or [],
+        )
+
+
+def visible(text: str) -> str:
+    """Control characters (from logs) written as ``\\xNN``, so every format and font shows them;
+    tabs and newlines are kept."""
+    return "".join(
+        char if char in "\t\n" or unicodedata.category(char) != "Cc" else f"\\x{ord(char):02x}"
+        for char in text
+    )
+
+
+def location(citation: dict) -> str:
+    """ "page 3 (printed iv), lines 10-12" / "lines 5-5" / "paragraph 4" for a citation."""
+    if not citation.get("verified"):
+        return "not found in the library"
+    path = citation.get("path") or ""
+    lines = f"lines {citation['line_start']}-{citation['line_end']}"
+    if citation.get("page") is not None:
+        label = citation.get("page_label")
+        printed = f" (printed {label})" if label and label != str(citation["page"]) else ""
+        return f"page {citation['page']}{printed}, {lines}"
+    if path.lower().endswith(".docx"):
+        first, last = citation["line_start"], citation["line_end"]
+        return f"paragraph {first}" if first == last else f"paragraphs {first}-{last}"
+    return lines
+
+
+def citation_title(citation: dict) -> str:
+    """ "report.pdf — page 3, lines 5-5", or a plain note for a quote found nowhere."""
+    if not citation.get("verified"):
+        return "a quote found in no document of the library"
+    return f"{document_name(citation)} — {location(citation)}"
+
+
+def document_name(citation: dict) -> str:
+    """The cited document's file name (or a note that the quote was not found)."""
+    path = citation.get("path")
+    return Path(path).name if path else (citation.get("document") or "—")
+
+
+def usage_line(run: ExportRun) -> str:
+    """Calls, tokens and time in one line."""
+    total = run.usage.get("total", {})
+    tokens = total.get("prompt_tokens", 0) + total.get("completion_tokens", 0)
+    return (
+        f"{total.get('calls', 0)} model calls ({run.usage.get('subcalls', 0)} sub-calls), "
+        f"{tokens:,} tokens, {run.usage.get('seconds', 0):.1f} s"
+    )
+
+
+def budget_line(run: ExportRun) -> str:
+    """The budget the run was given."""
+    names = {
+        "max_iterations": "iterations",
+        "max_depth": "depth",
+        "max_subcalls": "sub-calls",
+        "max_tokens": "tokens",
+        "max_seconds": "seconds",
+    }
+    return (
+        ", ".join(
+            f"{names[k]} {v:,}" if isinstance(v, int) else f"{names[k]} {v:g}"
+            for k, v in run.budget.items()
+            if k in names
+        )
+        or "—"
+    )
+
+
+def trajectory_steps(run: ExportRun) -> list[tuple[str, str]]:
+    """The trajectory as (kind, text) steps: turns, code, output, sub-calls, notes."""
+    steps: list[tuple[str, str]] = []
+    for event in run.events:
+        kind = event.get("kind")
+        if kind == "turn_started":
+            steps.append(("turn", f"Turn {event['turn']} (depth {event['depth']})"))
+        elif kind == "code_run":
+            steps.append(("code", event["code"]))
+            output = (event.get("stdout") or "") + (event.get("stderr") or "")
+            if output:
+                steps.append(("output", output))
+        elif kind == "sub_call_ended":
+            for prompt, answer in zip(
+                event["prompts"],
+                event.get("responses") or [""] * len(event["prompts"]),
+                strict=False,
+            ):
+                steps.append(("subcall", f"Prompt:\n{prompt}\n\nAnswer:\n{answer}"))
+        elif kind == "notice":
+            steps.append(("note", event["message"]))
+    return steps
