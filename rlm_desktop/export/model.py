@@ -83,6 +83,16 @@ def document_name(citation: dict) -> str:
     return Path(path).name if path else (citation.get("document") or "—")
 
 
+def stop_note(run: ExportRun) -> str:
+    """Why the run ended, when that is not a plain final answer ("" otherwise)."""
+    parts = []
+    if run.stop_reason != "final":
+        parts.append(f"Stopped by: {run.stop_reason}")
+    if run.fallback:
+        parts.append("answered by the built-in fallback strategy")
+    return "; ".join(parts)
+
+
 def usage_line(run: ExportRun) -> str:
     """Calls, tokens and time in one line."""
     total = run.usage.get("total", {})

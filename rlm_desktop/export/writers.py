@@ -12,6 +12,7 @@ from rlm_desktop.export.model import (
     ExportRun,
     budget_line,
     citation_title,
+    stop_note,
     trajectory_steps,
     usage_line,
     visible,
@@ -64,11 +65,8 @@ def to_markdown(runs: list[ExportRun], trajectory: bool = False) -> str:
         )
         parts.append(f"## Question: {_md_escape(visible(run.question))}\n")
         parts.append(f"{answer}\n")
-        if run.stop_reason != "final" or run.fallback:
-            parts.append(
-                f"_Stopped by: {run.stop_reason}"
-                f"{'; answered by the built-in fallback' if run.fallback else ''}_\n"
-            )
+        if note := stop_note(run):
+            parts.append(f"_{note}_\n")
         if run.citations:
             parts.append("### Citations\n")
         for c in run.citations:
@@ -127,11 +125,8 @@ def to_html(runs: list[ExportRun], trajectory: bool = False) -> str:
         ).replace("\n", "<br>")
         body.append(f"<h2 id='{anchor}'>{html.escape(visible(run.question))}</h2>")
         body.append(f"<p class='answer' dir='auto'>{answer}</p>")
-        if run.stop_reason != "final" or run.fallback:
-            body.append(
-                f"<p class='meta'>Stopped by: {html.escape(run.stop_reason)}"
-                f"{'; answered by the built-in fallback' if run.fallback else ''}</p>"
-            )
+        if note := stop_note(run):
+            body.append(f"<p class='meta'>{html.escape(note)}</p>")
         if run.citations:
             body.append("<h3>Citations</h3><ol>")
         for c in run.citations:
@@ -192,11 +187,8 @@ def to_docx(runs: list[ExportRun], path: Path, trajectory: bool = False) -> None
     for run in runs:
         document.add_heading(f"Question: {visible(run.question)}", level=1)
         document.add_paragraph(visible(run.answer))
-        if run.stop_reason != "final" or run.fallback:
-            document.add_paragraph(
-                f"Stopped by: {run.stop_reason}"
-                f"{'; answered by the built-in fallback' if run.fallback else ''}"
-            )
+        if note := stop_note(run):
+            document.add_paragraph(note)
         if run.citations:
             document.add_heading("Citations", level=2)
         for c in run.citations:
