@@ -80,9 +80,9 @@ def test_dropping_a_folder_and_a_file_ingests_them_in_the_background(window, qtb
     extra.write_text("a separate log file\n")
     drop(window, [docs, extra])
     assert window.progress.isVisible()
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 11, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: len(window.documents.documents) == 11, timeout=10_000)
     assert "extra.log" in names(window) and "audit.pdf" in names(window)
-    assert not window.progress.isVisible()
     assert "added" in window.status.text()
     window.filter_box.setText("audit")
     assert window.filtered.rowCount() == 1

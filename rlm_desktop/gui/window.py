@@ -461,7 +461,13 @@ class MainWindow(QMainWindow):
     def _ingest_progress(self, event) -> None:
         self.progress.setMaximum(max(1, event.total))
         self.progress.setValue(event.done)
-        self.progress.setFormat(f"{event.done} of {event.total} files — {Path(event.path).name}")
+        percent = 100 * event.done // max(1, event.total)
+        self.progress.setFormat(
+            f"{event.done} of {event.total} files ({percent}%) — {Path(event.path).name}"
+        )
+        # Documents appear in the table as they are stored, not only at the end.
+        if not self.runner.busy("documents"):
+            self.refresh_documents()
 
     def _ingested(self, report) -> None:
         self._show_progress(False)
