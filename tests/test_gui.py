@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from rlm_desktop.bench.pdfgen import write_text_pdf
 from rlm_desktop.gui.window import MainWindow
 from tests.conftest import SAMPLES
 
-SHOTS = Path(os.environ.get("RLM_SCREENSHOTS", "")) if os.environ.get("RLM_SCREENSHOTS") else None
+# Screenshots of the main states go to $RLM_SCREENSHOTS, or to a temporary folder that the
+# first test prints (run pytest with -s to see it).
+SHOTS = Path(os.environ.get("RLM_SCREENSHOTS") or tempfile.mkdtemp(prefix="rlm-screenshots-"))
 
 
 @pytest.fixture
@@ -27,9 +30,8 @@ def window(qtbot, tmp_path):
 
 
 def shot(win, name):
-    if SHOTS is not None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        win.grab().save(str(SHOTS / f"{name}.png"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert win.grab().save(str(SHOTS / f"{name}.png"))
 
 
 def drop(win, paths):
@@ -73,6 +75,7 @@ def test_the_window_opens_empty_with_its_title_and_named_controls(window):
     ):
         assert widget.accessibleName() and widget.toolTip()
     shot(window, "1-empty")
+    print(f"screenshots of the window's main states: {SHOTS}")
 
 
 def test_dropping_a_folder_and_a_file_ingests_them_in_the_background(window, qtbot, docs, tmp_path):
@@ -234,8 +237,7 @@ def test_first_launch_offers_the_demo_model_and_loads_the_samples(qtbot, tmp_pat
     win.show()
     dialog = win.first_launch_dialog
     assert dialog.isVisible() and dialog.samples.isChecked()
-    if SHOTS is not None:
-        dialog.grab().save(str(SHOTS / "0-first-launch.png"))
+    shot(dialog, "0-first-launch")
     dialog.accept()
     qtbot.waitUntil(lambda: len(win.documents.documents) == 9, timeout=30_000)
     assert win.model_box.currentText() == "demo"

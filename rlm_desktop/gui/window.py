@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         self.watch_timer.timeout.connect(self._watched_change)
         self.watcher.directoryChanged.connect(lambda _p: self.watch_timer.start())
         self.watcher.fileChanged.connect(lambda _p: self.watch_timer.start())
+        self.refresh_timer = QTimer(self, singleShot=True, interval=1000)
+        self.refresh_timer.timeout.connect(self.refresh_documents)
         self.status_timer = QTimer(self, interval=500)
         self.status_timer.timeout.connect(self._update_status)
         self.open_library(self.library_dir)
@@ -129,8 +131,12 @@ class MainWindow(QMainWindow):
         self.table.setToolTip("The library's documents; hover a row for warnings and errors")
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: sizing to contents measures every row on each refresh, which blocks
+        # the UI thread for hundreds of milliseconds once the library is large.
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((1, 48), (2, 52), (3, 96), (4, 110)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.drop_hint = QLabel("Drop files or folders anywhere on the window to add them")
@@ -465,9 +471,9 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(
             f"{event.done} of {event.total} files ({percent}%) — {Path(event.path).name}"
         )
-        # Documents appear in the table as they are stored, not only at the end.
-        if not self.runner.busy("documents"):
-            self.refresh_documents()
+        # Documents appear in the table as they are stored (at most one refresh a second).
+        if not self.refresh_timer.isActive():
+            self.refresh_timer.start()
 
     def _ingested(self, report) -> None:
         self._show_progress(False)
