@@ -391,6 +391,113 @@ def bench_models(model_spec: str | None, base_url: str | None, as_json: bool, qu
     print_results(results, as_json, out)
 
 
+@bench.command("quality")
+@click.option("--quick", is_flag=True, help="One short length (8K tokens): a smoke run.")
+@click.option(
+    "--model",
+    "model_spec",
+    default="scripted",
+    show_default=True,
+    help="Any model spec, or 'scripted' for the built-in scripted strategies.",
+)
+@click.option("--sub-model", default=None, help="Model for sub-calls (default: --model).")
+@click.option(
+    "--tasks",
+    default="needle,aggregation,pairs,multihop,logs",
+    show_default=True,
+    help="Comma-separated task kinds.",
+)
+@click.option(
+    "--lengths",
+    default="8000,32000,128000",
+    show_default=True,
+    help="Comma-separated lengths in tokens (up to 10,000,000).",
+)
+@click.option("--methods", default="rlm,no-subcalls,direct,retrieval", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where results.json and report.html go (default: the data dir's bench/latest).",
+)
+@json_option
+def bench_quality(quick, model_spec, sub_model, tasks, lengths, methods, seed, out_dir, as_json):
+    """RLM vs no-subcalls vs direct vs retrieval on tasks with known answers."""
+    from rlm_desktop.bench.quality import run_quality, summarise
+    from rlm_desktop.paths import data_dir
+
+    out_dir = out_dir or data_dir() / "bench" / "latest"
+    rows = run_quality(
+        model=model_spec,
+        sub_model=sub_model,
+        kinds=[t.strip() for t in tasks.split(",") if t.strip()],
+        lengths=[8000] if quick else [int(n) for n in lengths.split(",")],
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        seed=seed,
+        out=out_dir,
+        log=lambda msg: err.print(f"[dim]{msg}[/]"),
+    )
+    summary = summarise(rows)
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(header_style="bold")
+    for column in ("method", "tokens", "score", "root tok", "sub tok", "calls", "s", "stops"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for s in summary:
+        table.add_row(
+            s["method"],
+            f"{s['tokens']:,}",
+            f"{s['score']:.2f}",
+            f"{s['root_tokens']:,}",
+            f"{s['sub_tokens']:,}",
+            str(s["calls"]),
+            f"{s['seconds']:.1f}",
+            str(s["budget_stops"]),
+        )
+    out.print(table)
+    out.print(f"results.json and report.html in {out_dir}")
+
+
+@bench.command("speed")
+@click.option("--quick", is_flag=True, help="Small sizes, for CI: figures not meaningful.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where speed.json goes (default: the data dir's bench/latest).",
+)
+@json_option
+def bench_speed(quick: bool, out_dir: Path | None, as_json: bool) -> None:
+    """Every speed benchmark in one run (ingest, sandbox, models), plus speed.json."""
+    from dataclasses import asdict
+
+    from rlm_desktop.bench.ingest_bench import run_ingest_benchmarks
+    from rlm_desktop.bench.models_bench import run_model_benchmarks
+    from rlm_desktop.bench.report import print_results
+    from rlm_desktop.bench.sandbox_bench import run_sandbox_benchmarks
+    from rlm_desktop.llm.spec import ModelPool
+    from rlm_desktop.paths import data_dir
+
+    def log(msg: str) -> None:
+        err.print(f"[dim]{msg}[/]")
+
+    results = run_ingest_benchmarks(quick=quick, log=log)
+    results += run_sandbox_benchmarks(quick=quick, log=log)
+    pool = ModelPool()
+    try:
+        results += run_model_benchmarks(pool.get("demo"), quick=quick, log=log)
+    finally:
+        pool.close()
+    folder = out_dir or data_dir() / "bench" / "latest"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "speed.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print_results(results, as_json, out)
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(cli.main(prog_name="rlm-desktop"))

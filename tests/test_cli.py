@@ -133,3 +133,14 @@ def test_the_installed_console_script_runs_the_demo(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "added" in result.stdout
     assert "OpenSSH_2k.log" in result.stdout
+
+
+def test_the_quick_speed_suite_runs_and_writes_json(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["bench", "speed", "--quick", "--json", "--out", str(tmp_path)], catch_exceptions=False
+    )
+    assert result.exit_code == 0
+    names = [r["name"] for r in json.loads((tmp_path / "speed.json").read_text())]
+    assert any("pdf ingest" in n for n in names) and any("locate" in n for n in names)
+    assert any("batched vs sequential, 8" in n for n in names)
+    assert any("prefix" in n or "root loop" in n for n in names)

@@ -298,3 +298,19 @@ def test_closing_the_window_during_a_run_stops_it(qtbot, tmp_path, docs):
     win.close()
     assert __import__("time").monotonic() - started < 5
     assert not win.runner.tasks or all(not t.thread.is_alive() for t in win.runner.tasks)
+
+
+def test_the_latest_benchmark_report_can_be_opened(window, isolated_home, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    assert not window.open_benchmark_report()
+    assert "No benchmark report yet" in window.status.text()
+    from rlm_desktop.bench.quality import run_quality
+
+    run_quality(
+        kinds=["needle"], lengths=[2000], methods=["rlm"], out=isolated_home / "bench" / "latest"
+    )
+    assert window.open_benchmark_report()
+    assert opened[0].toLocalFile().endswith("bench/latest/report.html")

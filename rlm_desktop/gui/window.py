@@ -15,7 +15,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -264,6 +264,10 @@ class MainWindow(QMainWindow):
         self.watch_action.toggled.connect(self._toggle_watch)
         self._fill_library_menu()
         help_menu = self.menuBar().addMenu("&Help")
+        report = QAction("Latest benchmark report", self)
+        report.setToolTip("Open the report of the last `rlm-desktop bench quality` run")
+        report.triggered.connect(self.open_benchmark_report)
+        help_menu.addAction(report)
         about = QAction("About", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
@@ -733,6 +737,15 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, TITLE, message, parent=self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def open_benchmark_report(self) -> bool:
+        """Open the latest quality report in the browser (True if there is one)."""
+        report = data_dir() / "bench" / "latest" / "report.html"
+        if not report.exists():
+            self.status.setText("No benchmark report yet: run `rlm-desktop bench quality`.")
+            return False
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+        return True
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -26,7 +26,7 @@ from rlm_desktop.sandbox.host import Sandbox, SandboxLimits
 from rlm_desktop.settings import Settings, load_settings
 from rlm_desktop.store.library import DB_FILENAME, Library
 
-MODES = ("rlm", "no-subcalls", "direct")
+MODES = ("rlm", "no-subcalls", "direct", "retrieval")
 
 
 @dataclass
@@ -176,6 +176,8 @@ class RLM:
         history = _history(library, conversation)
         if self.mode == "direct":
             outcome = self._direct(tree, question, context, library)
+        elif self.mode == "retrieval":
+            outcome = self._retrieval(tree, question, context, library)
         else:
             outcome = self._rlm(tree, question, context, library, history)
         citations = _citations(outcome, library, context)
@@ -207,18 +209,65 @@ class RLM:
                 library=library.folder,
                 limits=limits,
                 on_subcall=lambda c: tree.on_subcall(c, 0),
-                variables={"history": history},
+                variables={"history": history, "question": question},
             )
         else:
             sandbox = Sandbox(
                 context=context,
                 limits=limits,
                 on_subcall=lambda c: tree.on_subcall(c, 0),
-                variables={"history": history},
+                variables={"history": history, "question": question},
             )
         with tree.open(sandbox):
             overview = _overview(library, context, sandbox.context_chars)
             return tree.loop(question, sandbox, 0, overview, history)
+
+    def _retrieval(self, tree: RunTree, question, context, library) -> Outcome:
+        """The other baseline: the best full-text passages and one answer call (top-k RAG)."""
+        if library is None:
+            raise ModelError("retrieval mode needs a library (full-text search)")
+        hits = library.search(question, k=8)
+        passages = "\n\n".join(
+            f"[{i}] {h.title}, lines {h.line_start}-{h.line_end}:\n"
+            + library.document_text(h.doc_id)[h.start : h.end]
+            for i, h in enumerate(hits, 1)
+        )
+        return self._one_call(tree, "Passages:\n" + passages, question, len(passages))
+
+    def _one_call(self, tree: RunTree, material: str, question: str, size: int) -> Outcome:
+        """Ask the root model once, with the material cut to fit its window."""
+        window = tree.root.describe().get("n_ctx") or 32_000
+        chars = max(1000, (window - self.config.root_max_tokens - 200) * 3)
+        instructions = (
+            f"\n\nQuestion: {question}\nAnswer, then list the exact quotes you "
+            'used, one per line as [n] "quote".'
+        )
+        settings = GenerationSettings(max_tokens=self.config.root_max_tokens)
+        for _ in range(6):
+            try:
+                tree.tracker.check(settings.max_tokens)
+                completion = tree.root.complete(
+                    [{"role": "user", "content": material[:chars] + instructions}],
+                    settings,
+                    tree.tracker.cancel,
+                )
+            except ContextOverflowError:
+                chars //= 2
+                continue
+            except BudgetExceeded as exc:
+                return Outcome(f"(no answer — {exc.message})", exc.reason, best_effort=True)
+            u = completion.usage
+            tree.tracker.record(0, u.prompt_tokens, u.cached_tokens, u.completion_tokens, False)
+            if size > chars:
+                tree.emit(
+                    Notice(
+                        0,
+                        f"{self.mode} mode: the material was cut to {chars:,} of "
+                        f"{size:,} characters to fit the window",
+                    )
+                )
+            return Outcome(completion.text.strip(), tail="")
+        raise ModelError("the question alone does not fit the model's window")
 
     def _direct(self, tree: RunTree, question, context, library) -> Outcome:
         """The baseline: as much of the context as fits, in one prompt."""
@@ -230,38 +279,7 @@ class RLM:
                 conn.close()
         else:
             text = context if isinstance(context, str) else "\n\n".join(context)
-        window = tree.root.describe().get("n_ctx") or 32_000
-        chars = max(1000, (window - self.config.root_max_tokens - 200) * 3)
-        instructions = (
-            f"\n\nQuestion: {question}\nAnswer, then list the exact quotes you "
-            'used, one per line as [n] "quote".'
-        )
-        settings = GenerationSettings(max_tokens=self.config.root_max_tokens)
-        for _ in range(6):
-            truncated = len(text) > chars
-            prompt = "Documents:\n" + text[:chars] + instructions
-            try:
-                tree.tracker.check(settings.max_tokens)
-                completion = tree.root.complete(
-                    [{"role": "user", "content": prompt}], settings, tree.tracker.cancel
-                )
-            except ContextOverflowError:
-                chars //= 2
-                continue
-            except BudgetExceeded as exc:
-                return Outcome(f"(no answer — {exc.message})", exc.reason, best_effort=True)
-            u = completion.usage
-            tree.tracker.record(0, u.prompt_tokens, u.cached_tokens, u.completion_tokens, False)
-            if truncated:
-                tree.emit(
-                    Notice(
-                        0,
-                        f"direct mode: the context was cut to {chars:,} of "
-                        f"{len(text):,} characters to fit the window",
-                    )
-                )
-            return Outcome(completion.text.strip(), tail="")
-        raise ModelError("the question alone does not fit the model's window")
+        return self._one_call(tree, "Documents:\n" + text, question, len(text))
 
 
 # ---------------------------------------------------------------------- helpers
