@@ -1,4 +1,5 @@
-"""The OpenAI-compatible backend against a fake server on 127.0.0.1, and keychain keys."""
+"""Keys through the CLI and an online model pool (the backend and keys module in detail:
+test_llm_openai.py, test_keys.py)."""
 
 import json
 import threading
@@ -11,8 +12,6 @@ import pytest
 from keyring.backends import fail
 
 from rlm_desktop.llm import keys
-from rlm_desktop.llm.base import GenerationSettings, ModelError
-from rlm_desktop.llm.openai_compat import OpenAIBackend
 
 KEY = "sk-test-4f9a-secret"
 
@@ -103,75 +102,6 @@ def _ask(text):
     return [{"role": "user", "content": text}]
 
 
-def test_streaming_answer_usage_and_settings(server):
-    backend = OpenAIBackend("tiny", server.url, KEY, backoff_s=0.01)
-    settings = GenerationSettings(max_tokens=50, temperature=0.3, stop=("END",), seed=7)
-    completion = backend.complete(_ask("hello there"), settings)
-    assert completion.text == "HELLO THERE"
-    assert (
-        completion.usage.prompt_tokens,
-        completion.usage.cached_tokens,
-        completion.usage.completion_tokens,
-    ) == (11, 7, 3)
-    request = server.requests[0]
-    assert request["headers"]["Authorization"] == f"Bearer {KEY}"
-    assert {k: request["body"][k] for k in ("max_tokens", "temperature", "stop", "seed")} == {
-        "max_tokens": 50,
-        "temperature": 0.3,
-        "stop": ["END"],
-        "seed": 7,
-    }
-    anonymous = OpenAIBackend("tiny", server.url, None)
-    anonymous.complete(_ask("x"))
-    assert "Authorization" not in server.requests[1]["headers"]
-
-
-def test_429_is_retried_with_backoff_then_succeeds(server):
-    server.fail_next = [429, 429]
-    completion = OpenAIBackend("m", server.url, KEY, backoff_s=0.01).complete(_ask("ok"))
-    assert completion.text == "OK" and len(server.requests) == 3
-
-
-def test_5xx_forever_gives_up_after_the_retries(server):
-    server.always = 500
-    with pytest.raises(ModelError, match="answered 500: busy"):
-        OpenAIBackend("m", server.url, KEY, retries=2, backoff_s=0.01).complete(_ask("x"))
-    assert len(server.requests) == 3
-
-
-def test_401_fails_at_once_and_never_shows_the_key(server):
-    server.always = 401
-    backend = OpenAIBackend("m", server.url, KEY, backoff_s=0.01)
-    with pytest.raises(ModelError) as info:
-        backend.complete(_ask("x"))
-    assert "invalid api key" in info.value.message and len(server.requests) == 1
-    assert KEY not in info.value.message
-    assert KEY not in repr(backend) and KEY not in json.dumps(backend.describe())
-
-
-def test_an_unreachable_server_is_a_clear_error(server):
-    url = server.url
-    server.stop()
-    with pytest.raises(ModelError, match="cannot reach the model server"):
-        OpenAIBackend("m", url, None, retries=1, backoff_s=0.01).complete(_ask("x"))
-
-
-def test_cancel_stops_the_stream(server):
-    server.delay = 0.2
-    cancel = threading.Event()
-    threading.Timer(0.25, cancel.set).start()
-    completion = OpenAIBackend("m", server.url).complete(_ask("abcdefghi"), cancel=cancel)
-    assert completion.finish_reason == "cancelled" and completion.text != "ABCDEFGHI"
-
-
-def test_batch_keeps_order_and_bounds_concurrency(server):
-    server.delay = 0.05
-    backend = OpenAIBackend("m", server.url, concurrency=2)
-    answers = backend.batch([_ask(f"q{i}") for i in range(5)])
-    assert [a.text for a in answers] == [f"Q{i}" for i in range(5)]
-    assert server.max_in_flight == 2
-
-
 class MemoryKeyring(keyring.backend.KeyringBackend):
     priority = 1
 
@@ -199,26 +129,6 @@ def memory_keyring():
     yield backend
     keyring.set_keyring(previous)
     keys.forget_session_keys()
-
-
-def test_keys_round_trip_through_the_keychain_only(memory_keyring, isolated_home):
-    assert keys.provider_for("https://API.example.com:8443/v1") == "api.example.com:8443"
-    keys.set_key("api.example.com", KEY)
-    assert memory_keyring.store == {("rlm-desktop", "api.example.com"): KEY}
-    assert keys.get_key("api.example.com") == KEY
-    assert keys.delete_key("api.example.com") and keys.get_key("api.example.com") is None
-    keys.set_key("api.example.com", KEY)
-    for path in isolated_home.rglob("*"):
-        assert not path.is_file() or KEY not in path.read_text(errors="replace")
-
-
-def test_without_a_keychain_keys_are_session_only(memory_keyring):
-    keyring.set_keyring(fail.Keyring())
-    assert not keys.keychain_available()
-    with pytest.raises(keys.KeychainUnavailableError, match="this session only"):
-        keys.set_key("api.example.com", KEY)
-    keys.remember_for_session("api.example.com", KEY)
-    assert keys.get_key("api.example.com") == KEY
 
 
 def test_the_key_cli_stores_via_keyring(memory_keyring):
