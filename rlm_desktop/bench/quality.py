@@ -242,7 +242,7 @@ def write_outputs(rows: list[Row], out: Path, model: str, sub_model: str | None)
 
 def _line_chart(summary: list[dict]) -> str:
     lengths = sorted({s["tokens"] for s in summary})
-    width, height, pad = 560, 260, 40
+    width, height, pad = 560, 260, 48
     x = {t: pad + (width - 2 * pad) * (i / max(1, len(lengths) - 1)) for i, t in enumerate(lengths)}
 
     def y(score: float) -> float:
@@ -256,9 +256,17 @@ def _line_chart(summary: list[dict]) -> str:
         f"<text x='4' y='{y(0) + 4}' font-size='11'>0.0</text>",
     ]
     for t in lengths:
-        parts.append(f"<text x='{x[t] - 18}' y='{height - 10}' font-size='11'>{t:,}</text>")
-    for method, colour in COLOURS.items():
-        points = [(x[s["tokens"]], y(s["score"])) for s in summary if s["method"] == method]
+        parts.append(
+            f"<text x='{x[t]:.0f}' y='{height - 10}' font-size='11' "
+            f"text-anchor='middle'>{t:,}</text>"
+        )
+    for offset, (method, colour) in enumerate(COLOURS.items()):
+        # A small vertical offset per method keeps equal scores from hiding each other.
+        points = [
+            (x[s["tokens"]], y(s["score"]) - 3 * offset + 4)
+            for s in summary
+            if s["method"] == method
+        ]
         if points:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
             parts.append(
