@@ -303,3 +303,12 @@ def test_a_replay_script_that_runs_out_is_a_clear_error(tmp_path, library_dir):
 
     with pytest.raises(ModelError, match="no more 'root' replies"):
         rlm.completion("q", library_dir)
+
+
+def test_retrieval_mode_answers_from_the_best_full_text_passages(tmp_path, library_dir):
+    rlm, _ = scripted(tmp_path, [f'webmaster\n[1] "{ROOT_LINE}"'], mode="retrieval")
+    result = rlm.completion('"Invalid user webmaster"', library_dir)
+    prompt = rlm.pool.get(rlm.model, "root").calls[0][0]["content"]
+    assert prompt.startswith("Passages:\n[1] OpenSSH_2k.log") and ROOT_LINE in prompt
+    assert result.answer == "webmaster" and result.citations[0].verified
+    assert result.usage["total"]["calls"] == 1

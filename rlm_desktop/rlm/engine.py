@@ -229,7 +229,7 @@ class RLM:
         hits = library.search(question, k=8)
         passages = "\n\n".join(
             f"[{i}] {h.title}, lines {h.line_start}-{h.line_end}:\n"
-            + library.document_text(h.doc_id)[h.start : h.end]
+            + library.passage_text(h.passage_id)
             for i, h in enumerate(hits, 1)
         )
         return self._one_call(tree, "Passages:\n" + passages, question, len(passages))

@@ -185,6 +185,13 @@ class Library:
         )
         return "".join(row[0] for row in rows)
 
+    def passage_text(self, passage_id: int) -> str:
+        """The text of one passage."""
+        row = self._conn.execute("SELECT text FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        if row is None:
+            raise LibraryError(f"no passage with id {passage_id}")
+        return row[0]
+
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         """Return the ``k`` best passages for what a person typed, best first."""
         return search_passages(self._conn, query, k)
