@@ -21,6 +21,16 @@ METHODS = ("rlm", "no-subcalls", "direct", "retrieval")
 SCRIPTED = "scripted"
 COLOURS = {"rlm": "#2f7de1", "no-subcalls": "#1b7a35", "direct": "#b00020", "retrieval": "#d98b00"}
 
+# How the scripted strategies label an instance: from its wording.
+_LABEL_RULES = (
+    "RULES = [('stand for', 'abbreviation'), ('full form', 'abbreviation'),\n"
+    "         ('Where', 'location'), ('In which city', 'location'), ('Who', 'person'),\n"
+    "         ('How many', 'number'), ('What year', 'number'), ('Which animal', 'entity'),\n"
+    "         ('What instrument', 'entity'), ('Why', 'description'),\n"
+    "         ('What does the', 'description')]\n"
+    "def kind(text):\n    return next(k for p, k in RULES if p in text)\n"
+)
+
 # Built-in scripted strategies (a replay model): code that solves each kind of task from
 # `question` and `context`, so the whole machinery can be exercised at any length.
 _STRATEGIES = {
@@ -31,24 +41,12 @@ _STRATEGIES = {
     ),
     "aggregation": (
         "import re\nlabel = re.search(r'of type (\\w+)', question).group(1)\n"
-        "RULES = [('stand for', 'abbreviation'), ('full form', 'abbreviation'),\n"
-        "         ('Where', 'location'), ('In which city', 'location'), ('Who', 'person'),\n"
-        "         ('How many', 'number'), ('What year', 'number'), ('Which animal', 'entity'),\n"
-        "         ('What instrument', 'entity'), ('Why', 'description'),\n"
-        "         ('What does the', 'description')]\n"
-        "def kind(text):\n    return next(k for p, k in RULES if p in text)\n"
-        "rows = [l.split(' || ') for l in context.split('\\n') if l.count(' || ') == 2]\n"
+        + _LABEL_RULES
+        + "rows = [l.split(' || ') for l in context.split('\\n') if l.count(' || ') == 2]\n"
         "FINAL(str(sum(kind(r[2]) == label for r in rows)))"
     ),
     "pairs": (
-        "from itertools import combinations\n"
-        "RULES = [('stand for', 'abbreviation'), ('full form', 'abbreviation'),\n"
-        "         ('Where', 'location'), ('In which city', 'location'), ('Who', 'person'),\n"
-        "         ('How many', 'number'), ('What year', 'number'), ('Which animal', 'entity'),\n"
-        "         ('What instrument', 'entity'), ('Why', 'description'),\n"
-        "         ('What does the', 'description')]\n"
-        "def kind(text):\n    return next(k for p, k in RULES if p in text)\n"
-        "asked = {}\n"
+        "from itertools import combinations\n" + _LABEL_RULES + "asked = {}\n"
         "for l in context.split('\\n'):\n    if l.count(' || ') == 2:\n"
         "        _, user, text = l.split(' || ')\n"
         "        asked.setdefault(int(user), set()).add(kind(text))\n"
