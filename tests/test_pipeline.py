@@ -264,3 +264,12 @@ def test_a_rescan_keeps_documents_of_a_folder_that_is_gone_as_a_whole(library, t
     report = pipeline.rescan(library)
     assert report.counts()["removed"] == 0
     assert library.search("backup")[0].path == str(drive / "notes.txt")
+
+
+def test_files_read_by_an_older_extractor_are_read_again(library, tmp_path):
+    path = tmp_path / "old.log"
+    path.write_text("read by an older version\n")
+    pipeline.ingest(library, [path])
+    library.db.execute("UPDATE documents SET extractor_version = extractor_version - 1")
+    assert _statuses(pipeline.ingest(library, [path])) == {"old.log": "updated"}
+    assert _statuses(pipeline.ingest(library, [path])) == {"old.log": "unchanged"}

@@ -1,7 +1,9 @@
-"""A tiny writer of real PDF files (text pages, Helvetica), for benchmarks and tests.
+"""A tiny writer of real PDF files (text pages, Helvetica 10pt), for benchmarks and tests.
 
-Only Latin-1 text can be drawn (the standard Helvetica encoding); a ``None`` page has no
-text layer at all, like a scanned page.
+Page text is drawn with the standard Helvetica font in WinAnsiEncoding, so it must be
+encodable in Windows-1252: all printable Latin-1 characters plus € and typographic quotes
+and dashes; anything else raises ``UnicodeEncodeError``. A ``None`` page has no text layer at
+all, like a scanned page. The title may be any Unicode text (written as UTF-16).
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from pathlib import Path
 
 _LINE_HEIGHT = 12
 _TOP = 800
+_ESCAPES = {ord("\\"): "\\\\", ord("("): "\\(", ord(")"): "\\)", ord("\r"): "\\r"}
 
 
 def _pdf_string(text: str) -> bytes:
-    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    return b"(" + escaped.encode("latin-1") + b")"
+    """A PDF literal string for ``text`` in WinAnsiEncoding."""
+    return b"(" + text.translate(_ESCAPES).encode("cp1252") + b")"
 
 
 def _content(text: str | None) -> bytes:
+    """The content stream of one page: each line of ``text`` below the previous one."""
     if text is None:
         return b""
     ops = [b"BT /F1 10 Tf", f"40 {_TOP} Td {_LINE_HEIGHT} TL".encode()]
@@ -37,7 +41,9 @@ def write_text_pdf(path: Path, pages: Sequence[str | None], title: str | None = 
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     kids = " ".join(f"{n} 0 R" for n in page_ids)
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
     for page_id, text in zip(page_ids, pages, strict=True):
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] "
@@ -47,7 +53,7 @@ def write_text_pdf(path: Path, pages: Sequence[str | None], title: str | None = 
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
     info = None
     if title:
-        objects.append(b"<< /Title " + _pdf_string(title) + b" >>")
+        objects.append(f"<< /Title <FEFF{title.encode('utf-16-be').hex().upper()}> >>".encode())
         info = len(objects)
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from rlm_desktop.errors import RlmDesktopError
 
 # Bump when extraction output changes, so a rescan re-extracts files ingested by older code.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2
 
 
 class ExtractionError(RlmDesktopError):
