@@ -65,6 +65,7 @@ def _check_text(text, result):
     assert "report.pdf" in text and "page 3" in text and "web.log" in text
     assert "lines 2-2" in text and "UNVERIFIED" in text
     assert "What colour is the key?" in text
+    assert "Models: root replay:" in text and "mode rlm; budget: iterations 12" in text
 
 
 def test_markdown_keeps_hostile_snippets_intact(library_with_a_run, tmp_path):

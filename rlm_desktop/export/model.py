@@ -83,6 +83,15 @@ def document_name(citation: dict) -> str:
     return Path(path).name if path else (citation.get("document") or "—")
 
 
+def details_line(run: ExportRun) -> str:
+    """Models, mode, budget, usage and date of a run, as one sentence."""
+    return (
+        f"Models: root {run.models.get('root')}, sub-calls {run.models.get('sub')}; "
+        f"mode {run.mode}; budget: {budget_line(run)}; usage: {usage_line(run)}; "
+        f"asked {run.created_at}; run {run.run_id}."
+    )
+
+
 def stop_note(run: ExportRun) -> str:
     """Why the run ended, when that is not a plain final answer ("" otherwise)."""
     parts = []

@@ -10,11 +10,10 @@ from pathlib import Path
 
 from rlm_desktop.export.model import (
     ExportRun,
-    budget_line,
     citation_title,
+    details_line,
     stop_note,
     trajectory_steps,
-    usage_line,
     visible,
 )
 
@@ -79,18 +78,10 @@ def to_markdown(runs: list[ExportRun], trajectory: bool = False) -> str:
                 f"{c['n']}. {_md_escape(citation_title(c))} — {mark}  \n{path}\n"
                 f"{fence}text\n{snippet}\n{fence}\n"
             )
-        parts.append(_md_details(run))
+        parts.append(f"\n_{details_line(run)}_\n")
         if trajectory:
             parts.append(_md_trajectory(run))
     return "\n".join(parts)
-
-
-def _md_details(run: ExportRun) -> str:
-    return (
-        f"\n_Models: root {run.models.get('root')}, sub-calls {run.models.get('sub')}; "
-        f"mode {run.mode}; budget: {budget_line(run)}; usage: {usage_line(run)}; "
-        f"asked {run.created_at}; run {run.run_id}._\n"
-    )
 
 
 def _md_trajectory(run: ExportRun) -> str:
@@ -147,13 +138,7 @@ def to_html(runs: list[ExportRun], trajectory: bool = False) -> str:
             )
         if run.citations:
             body.append("</ol>")
-        body.append(
-            f"<p class='meta'>Models: root {html.escape(str(run.models.get('root')))}, "
-            f"sub-calls {html.escape(str(run.models.get('sub')))}; mode "
-            f"{html.escape(run.mode)}; budget: {html.escape(budget_line(run))}; usage: "
-            f"{html.escape(usage_line(run))}; asked {html.escape(run.created_at)}; "
-            f"run {run.run_id}.</p>"
-        )
+        body.append(f"<p class='meta'>{html.escape(details_line(run))}</p>")
         if trajectory:
             body.append("<h3>Appendix: trajectory</h3>")
             for kind, text in trajectory_steps(run):
@@ -204,12 +189,7 @@ def to_docx(runs: list[ExportRun], path: Path, trajectory: bool = False) -> None
             quote = document.add_paragraph(visible(c["snippet"]), style="Intense Quote")
             for r in quote.runs:
                 r.font.size = Pt(9)
-        document.add_paragraph(
-            f"Models: root {run.models.get('root')}, sub-calls "
-            f"{run.models.get('sub')}; mode {run.mode}; budget: "
-            f"{budget_line(run)}; usage: {usage_line(run)}; asked "
-            f"{run.created_at}; run {run.run_id}."
-        )
+        document.add_paragraph(details_line(run))
         if trajectory:
             document.add_heading("Appendix: trajectory", level=2)
             for kind, text in trajectory_steps(run):
