@@ -105,14 +105,19 @@ def cli(ctx: click.Context, library_dir: Path | None) -> None:
 
 @cli.command()
 @library_option
+@click.option(
+    "--screenshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save a picture of the window once it is on screen, print the start time, and close.",
+)
 @click.pass_context
-def gui(ctx: click.Context, library_dir: Path | None) -> None:
+def gui(ctx: click.Context, library_dir: Path | None, screenshot: Path | None = None) -> None:
     """Open the window on a library."""
     from rlm_desktop.gui.app import run
 
     folder = library_dir or ctx.find_root().params.get("library_dir") or default_library_dir()
     Library(folder).close()  # create or upgrade it here, with a clear error if it cannot be
-    ctx.exit(run(folder))
+    ctx.exit(run(folder, screenshot=screenshot))
 
 
 # ------------------------------------------------------------------ ingestion
@@ -832,6 +837,53 @@ def history(
             f"citations verified)[/]\n  Q: {escape(run['question'])}\n"
             f"  A: {escape(run['answer'][:300])}"
         )
+
+
+# ------------------------------------------------------------------ about
+
+
+@cli.command()
+@click.option(
+    "--licence",
+    "licence_of",
+    metavar="NAME",
+    help="Print the full licence text of one component (e.g. PySide6) or sample licence file.",
+)
+@json_option
+def about(licence_of: str | None, as_json: bool) -> None:
+    """The version, the bundled components and the sample documents, with their licences."""
+    from rlm_desktop import about as facts
+
+    components = facts.components()
+    samples = facts.sample_licences()
+    if licence_of:
+        wanted = licence_of.lower()
+        texts = [
+            (f"{c.name}: {name}", text)
+            for c in components
+            if c.name.lower() == wanted
+            for name, text in c.texts.items()
+        ] + [(s.file, s.text) for s in samples if s.file.lower() == wanted]
+        if not texts:
+            raise click.UsageError(
+                f"no licence text for '{licence_of}': names are listed by `rlm-desktop about`"
+            )
+        for title, text in texts:
+            click.echo(f"==> {title}\n{text}")
+        return
+    if as_json:
+        print_json(
+            {
+                "version": __version__,
+                "components": [
+                    {k: v for k, v in vars(c).items() if k != "texts"} | {"files": list(c.texts)}
+                    for c in components
+                ],
+                "samples": [{"covers": s.covers, "file": s.file} for s in samples],
+            }
+        )
+        return
+    click.echo(facts.summary(components, samples))
 
 
 # ------------------------------------------------------------------ exports

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rlm_desktop import __version__
+from rlm_desktop.gui.about_dialog import AboutDialog
 from rlm_desktop.gui.evidence import EvidencePanel
 from rlm_desktop.gui.export_dialog import ExportDialog
 from rlm_desktop.gui.first_launch import FirstLaunchDialog
@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
         # Fixed widths: sizing to contents measures every row on each refresh, which blocks
         # the UI thread for hundreds of milliseconds once the library is large.
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 48), (2, 52), (3, 96), (4, 110)):
+        for column, width in ((1, 44), (2, 46), (3, 100), (4, 56)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         self.table.verticalHeader().setVisible(False)
@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter()
         for widget in (left, self.tabs, self.evidence):
             self.splitter.addWidget(widget)
-        self.splitter.setSizes([300, 560, 420])
+        self.splitter.setSizes([420, 500, 360])
         self.setCentralWidget(self.splitter)
         self._menus()
 
@@ -747,12 +747,11 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
         return True
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {TITLE}",
-            f"<b>{TITLE}</b> {__version__}<br>Ask hard questions of your own documents, offline.",
-        )
+    def _about(self) -> AboutDialog:
+        dialog = AboutDialog(self)
+        dialog.open()
+        self.about_dialog = dialog
+        return dialog
 
 
 def _qt_offset(text: str, offset: int) -> int:

