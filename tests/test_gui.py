@@ -74,6 +74,8 @@ def test_the_window_opens_empty_with_its_title_and_named_controls(window):
         window.answer,
     ):
         assert widget.accessibleName() and widget.toolTip()
+    # The document names stay readable next to the other columns at the default size.
+    assert window.table.columnWidth(0) >= 150
     shot(window, "1-empty")
     print(f"screenshots of the window's main states: {SHOTS}")
 

