@@ -2,13 +2,14 @@
 # Set up RLM Desktop in ./.venv on a Debian/Ubuntu machine, then run one job:
 #   bash packaging/bootstrap.sh demo   the app's main job on its embedded defaults
 #   bash packaging/bootstrap.sh test   lint (ruff) and the whole test suite
+#   bash packaging/bootstrap.sh bundle build dist/rlm-desktop/ (PyInstaller) and smoke-test it
 # The llama-cpp-python wheel is built once (5-7 minutes on 2 cores) and kept in
 # $RLM_DESKTOP_WHEEL_CACHE (default ~/.cache/rlm-desktop/wheels); later runs reuse it.
 # Set CMAKE_ARGS (e.g. -DGGML_CUDA=on) for a GPU build; it gets its own cache folder.
 set -euo pipefail
 
 job=${1:-demo}
-case "$job" in demo | test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
+case "$job" in demo | test | bundle) ;; *) echo "usage: $0 demo|test|bundle" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
 LLAMA_CPP_VERSION=0.3.36
@@ -59,6 +60,10 @@ extras=demo
 "${pip[@]}" install --find-links "$cache" -e ".[$extras]"
 
 # --- the job ---------------------------------------------------------------------------
+if [ "$job" = bundle ]; then
+    say "building the one-folder bundle with the demo model, then smoke-testing it headless"
+    exec .venv/bin/python packaging/build.py --demo-model --appimage --smoke
+fi
 if [ "$job" = demo ]; then
     say "running the main job: ingest the sample documents and search them"
     exec .venv/bin/rlm-desktop demo

