@@ -4,10 +4,10 @@
 
 Every command runs the bundle's own executable with an empty PATH (so no ``python`` could be
 found) and a fresh data folder: the version and licences, ingestion of the bundled samples by
-worker processes, the sandboxed REPL, a question to the demo model, and the window under Xvfb
-with a screenshot. Start-up times are measured side by side with the source checkout's
-``.venv``. Exits 0 only if every check passed; the screenshot and ``smoke.json`` are written to
-``dist/smoke/``.
+worker processes, the sandboxed REPL, a question to the demo model, exports of its answer
+(PDF, Word), and the window under Xvfb with a screenshot. Start-up times are measured side by
+side with the source checkout's ``.venv``. Exits 0 only if every check passed; the screenshot,
+the exports and ``smoke.json`` are written to ``dist/smoke/``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ class Failed(Exception):
     """A smoke check that did not pass."""
 
 
-def _run(command: list[str], env: dict[str, str], timeout: float = 600) -> tuple[str, float]:
+def _run(
+    command: list[str], env: dict[str, str], timeout: float = 600, stdin: str = ""
+) -> tuple[str, float]:
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, input=stdin
+    )
     took = time.perf_counter() - started
     if done.returncode != 0:
         raise Failed(
@@ -159,7 +163,16 @@ def smoke(bundle: Path, root: Path, appdir: Path | None = None) -> int:
             raise Failed(f"sandboxed REPL from the bundle: {repl}")
         if outside.exists():
             raise Failed("the sandbox wrote outside its folder")
-        check("sandbox", f"context of {int(lines[0]):,} characters; writing outside blocked")
+        banner = subprocess.run(
+            [exe, "repl"], env=env, capture_output=True, text=True, input="", timeout=120
+        )
+        banner = " ".join((banner.stdout + banner.stderr).split())
+        level = banner.split("Isolation ", 1)[1].split(":", 1)[0] if "Isolation " in banner else "?"
+        report["isolation"] = level
+        check(
+            "sandbox",
+            f"context of {int(lines[0]):,} characters; writing outside blocked; isolation {level}",
+        )
 
         started = time.perf_counter()
         answer = json.loads(_run([exe, "ask", QUESTION, "--model", "demo", "--json"], env)[0])
@@ -168,6 +181,18 @@ def smoke(bundle: Path, root: Path, appdir: Path | None = None) -> int:
             raise Failed(f"the demo model gave no answer: {answer}")
         report["ask_s"] = took
         check("ask", f"demo model answered in {took:.1f} s ({answer.get('stop_reason')})")
+
+        # Qt's PDF writer and python-docx from the bundle, with no display.
+        sizes = []
+        for fmt in ("pdf", "docx"):
+            target = out_dir / f"answer.{fmt}"
+            export_env = {**env, "QT_QPA_PLATFORM": "offscreen"}
+            _run([exe, "export", "--last", "--format", fmt, "-o", str(target)], export_env)
+            head = target.read_bytes()[:4]
+            if head != (b"%PDF" if fmt == "pdf" else b"PK\x03\x04"):
+                raise Failed(f"the exported {fmt} is not one: starts {head!r}")
+            sizes.append(f"{fmt} {target.stat().st_size:,} bytes")
+        check("export", ", ".join(sizes))
 
         with Xvfb() as xvfb:
             shot = out_dir / "window.png"
