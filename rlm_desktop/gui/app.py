@@ -83,12 +83,17 @@ def run(library_dir: Path, model: str | None = None, screenshot: Path | None = N
     os._exit(code)
 
 
-def _screenshot_and_quit(app, window, path: Path) -> None:
+def _screenshot_and_quit(app, window, path: Path, waited_ms: int = 0) -> None:
     """Wait until the window is painted, save it to ``path``, report the start time, quit."""
-    if not window.isVisible() or not window.windowHandle() or not window.windowHandle().isExposed():
+    handle = window.windowHandle()
+    if not (window.isVisible() and handle and handle.isExposed()):
+        if waited_ms >= 60_000:
+            print("error: the window was not shown within a minute", file=sys.stderr)
+            app.exit(1)
+            return
         from PySide6.QtCore import QTimer
 
-        QTimer.singleShot(20, lambda: _screenshot_and_quit(app, window, path))
+        QTimer.singleShot(20, partial(_screenshot_and_quit, app, window, path, waited_ms + 20))
         return
     app.processEvents()
     shown = seconds_since_start()
