@@ -62,7 +62,7 @@ extras=demo
 # --- the job ---------------------------------------------------------------------------
 if [ "$job" = bundle ]; then
     say "building the one-folder bundle with the demo model, then smoke-testing it headless"
-    exec .venv/bin/python packaging/build.py --demo-model --appimage --smoke
+    exec .venv/bin/python packaging/build.py --demo-model --archive --appimage --smoke
 fi
 if [ "$job" = demo ]; then
     say "running the main job: ingest the sample documents and search them"

@@ -89,6 +89,17 @@ def add_demo_model(bundle: Path) -> Path:
     return target
 
 
+def make_archive(bundle: Path, dist: Path) -> Path:
+    """Pack the folder as ``rlm-desktop-VERSION-linux-ARCH.tar.gz`` (links kept, modes kept)."""
+    import tarfile
+
+    system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+    target = dist / f"{NAME}-{_version()}-{system}-{os.uname().machine}.tar.gz"
+    with tarfile.open(target, "w:gz", compresslevel=6) as archive:
+        archive.add(bundle, arcname=NAME)
+    return target
+
+
 def make_appdir(bundle: Path, appdir: Path) -> Path:
     """Lay the bundle out as an AppDir (the input of appimagetool)."""
     if appdir.exists():
@@ -133,6 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo-model", action="store_true", help="put the demo GGUF in models/")
     parser.add_argument("--appimage", action="store_true", help="also make an AppDir/AppImage")
+    parser.add_argument("--archive", action="store_true", help="also pack the folder as .tar.gz")
     parser.add_argument("--smoke", action="store_true", help="smoke-test the bundle afterwards")
     parser.add_argument("--skip-build", action="store_true", help="reuse dist/ as it is")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
@@ -156,6 +168,9 @@ def main() -> int:
         f"bundle: {size / 2**20:.0f} MiB in {files} files "
         f"({(size - model_size) / 2**20:.0f} MiB without the demo model)"
     )
+    if args.archive:
+        archive = make_archive(bundle, args.dist)
+        say(f"archive: {archive} ({archive.stat().st_size / 2**20:.0f} MiB)")
     if args.appimage:
         appdir = make_appdir(bundle, args.work / "AppDir")
         say(f"AppDir: {appdir}")

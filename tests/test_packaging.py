@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -199,7 +200,9 @@ def test_install_script_adds_and_removes_the_menu_entry(tmp_path):
     assert not entry.exists()
 
 
-def test_the_appdir_runs_the_bundle_with_an_empty_path(tmp_path):
+def test_the_appdir_runs_the_bundle_with_an_empty_path_and_the_archive_keeps_it_runnable(
+    tmp_path,
+):
     """AppRun must find the bundle by itself: an AppImage starts it with any environment."""
     bundle = tmp_path / "dist" / "rlm-desktop"
     bundle.mkdir(parents=True)
@@ -215,3 +218,7 @@ def test_the_appdir_runs_the_bundle_with_an_empty_path(tmp_path):
     )
     assert done.returncode == 0 and done.stdout.strip() == "bundle says: --version"
     assert build.folder_size(bundle)[1] == 3
+    archive = build.make_archive(bundle, tmp_path)
+    with tarfile.open(archive) as packed:
+        member = packed.getmember("rlm-desktop/rlm-desktop")
+    assert member.mode & 0o111 and __version__ in archive.name
