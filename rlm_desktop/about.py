@@ -105,7 +105,7 @@ def _from_metadata() -> list[Component]:
             "llama.cpp / ggml",
             _version("llama-cpp-python"),
             "MIT",
-            "native library",
+            "native library (version of llama-cpp-python, which builds it in)",
             _read({"LICENSE": resources_dir() / "licenses" / "llama.cpp.txt"}),
         ),
     ]
