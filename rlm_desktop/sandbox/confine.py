@@ -1,15 +1,16 @@
 """Confinement the REPL child applies to itself before it runs any model-written code.
 
-Layers, strongest first (each is used when the platform allows it):
-- Linux user + network namespace: the child has no network interface at all, and loses
-  every privilege of the user outside (root included);
-- Landlock: the filesystem becomes read-only except the child's private temp folder, and
-  only the folders Python needs (plus the library) can be read at all; on newer kernels
-  TCP connect/bind and signals to processes outside the sandbox are refused too;
+Layers, each used when the platform allows it (see ``namespaces`` and ``syscall_filter``
+for the namespaces and the seccomp filter):
+- Landlock: the filesystem becomes read-only except the child's private folder, and only
+  what Python, the app and the library need can be read at all (no home folders, no
+  ``/etc/shadow``); on newer kernels TCP connect/bind and signals to processes outside the
+  sandbox are refused too;
 - resource limits (address space, CPU seconds, file size, open files, no new processes,
   no core dumps), applied everywhere POSIX allows;
 - an audit hook refusing sockets, process creation, ctypes and file writes outside the
-  temp folder: defence in depth only, since Python code can in principle get around it.
+  private folder with a friendly message: the first line a cell meets, but no containment
+  depends on it, since a cell can switch it off.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ _SYS_LANDLOCK_RESTRICT_SELF = 446
 _LANDLOCK_CREATE_RULESET_VERSION = 1
 _LANDLOCK_RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
 
 _FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1, 2, 4, 8
 _FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
@@ -35,16 +34,22 @@ _FS_ALL_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 <<
 _NET_ALL = 0b11  # bind and connect TCP (ABI 4+)
 _SCOPE_ALL = 0b11  # abstract unix sockets and signals (ABI 6+)
 
+# What Python and the REPL read outside their own folders: system libraries and a few
+# named files of /etc (never the whole of it: /etc/shadow, keys and other users' files).
 _READABLE = (
     "/usr",
     "/lib",
     "/lib64",
     "/lib32",
     "/bin",
-    "/etc",
-    "/opt",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/mime.types",
     "/dev/null",
+    "/dev/zero",
     "/dev/urandom",
+    "/proc/self",
     "/proc/cpuinfo",
     "/sys/devices/system/cpu",
 )
@@ -69,10 +74,57 @@ class Isolation:
 
     level: str = "basic"
     network_namespace: bool = False
+    pid_namespace: bool = False
+    disk_quota_mb: int = 0  # size of the private folder's tmpfs, 0 when not in force
     landlock_abi: int = 0
+    seccomp: bool = False
+    denied_syscalls: list[str] = field(default_factory=list)
+    capabilities_dropped: bool = False
     audit_hook: bool = False
     rlimits: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def decide_level(self) -> None:
+        """``strong`` when every kernel layer is in force, ``standard`` with some of them."""
+        layers = [self.network_namespace, self.pid_namespace, bool(self.landlock_abi)]
+        layers.append(self.seccomp)
+        self.level = "strong" if all(layers) else "standard" if any(layers) else "basic"
+
+    def layers(self) -> list[tuple[str, bool, str]]:
+        """Each layer as (name, in force, what it stops), for `doctor` and the About box."""
+        quota = f"{self.disk_quota_mb} MB" if self.disk_quota_mb else "no quota"
+        landlock = f"ABI {self.landlock_abi}" if self.landlock_abi else "not in force"
+        return [
+            ("separate process", True, "a crash or a hang never takes the app down"),
+            (
+                "network namespace",
+                self.network_namespace,
+                "no network interface: no TCP, UDP or DNS",
+            ),
+            (
+                "PID namespace",
+                self.pid_namespace,
+                "nothing started inside outlives the REPL",
+            ),
+            (
+                "private folder (tmpfs)",
+                bool(self.disk_quota_mb),
+                f"writes land in a private folder ({quota}) removed afterwards",
+            ),
+            (
+                f"Landlock ({landlock})",
+                bool(self.landlock_abi),
+                "reads only Python, the app and the library; writes only the private folder",
+            ),
+            (
+                "seccomp filter",
+                self.seccomp,
+                "no sockets, processes, ptrace, chmod/utime/xattr, mounts or io_uring",
+            ),
+            ("capabilities dropped", self.capabilities_dropped, "no privileges at all"),
+            ("resource limits", bool(self.rlimits), "memory, CPU time, file size, open files"),
+            ("audit hook", self.audit_hook, "friendly messages; no containment depends on it"),
+        ]
 
     def to_json(self) -> dict:
         """A JSON-safe dict."""
@@ -83,8 +135,14 @@ class Isolation:
         parts = ["separate process", "resource limits"]
         if self.network_namespace:
             parts.append("no network (namespace)")
+        if self.pid_namespace:
+            parts.append("PID namespace")
+        if self.disk_quota_mb:
+            parts.append(f"{self.disk_quota_mb} MB private folder")
         if self.landlock_abi:
             parts.append(f"filesystem confined (Landlock ABI {self.landlock_abi})")
+        if self.seccomp:
+            parts.append("seccomp filter")
         if self.audit_hook:
             parts.append("audit hook")
         return f"{self.level}: " + ", ".join(parts)
@@ -117,13 +175,6 @@ def apply_rlimits(memory_mb: int, cpu_s: int, file_mb: int, open_files: int) -> 
 
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
-
-
-def enter_network_namespace() -> bool:
-    """Move into a new user + network namespace (no interfaces but a down loopback)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    return _libc().unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0
 
 
 def landlock(writable: str, readable: list[str]) -> int:
@@ -184,7 +235,6 @@ def readable_paths(extra: list[str]) -> list[str]:
     for entry in [sys.prefix, sys.base_prefix, sys.exec_prefix, bundle, *sys.path]:
         if entry and os.path.exists(entry):
             paths.add(os.path.realpath(entry))
-    paths.add(f"/proc/{os.getpid()}")
     return sorted(paths)
 
 
@@ -223,6 +273,17 @@ _WRITE_EVENTS = {
 }
 
 
+@dataclass
+class _HookState:
+    """The hook's switch. Any cell can reach it (through ``sys.modules``) and turn it off;
+    that is why no containment depends on the hook."""
+
+    enabled: bool = True
+
+
+_hook_state = _HookState()
+
+
 def install_audit_hook(writable: str) -> None:
     """Refuse network, process creation, ctypes and writes outside ``writable``."""
     root = os.path.realpath(writable) + os.sep
@@ -237,6 +298,8 @@ def install_audit_hook(writable: str) -> None:
         return (full + os.sep).startswith(root)
 
     def hook(event: str, args: tuple) -> None:
+        if not _hook_state.enabled:
+            return
         reason = _BLOCKED_EVENTS.get(event)
         if reason is None and event.startswith(("os.exec", "os.spawn", "os.posix_spawn")):
             reason = "starting processes"

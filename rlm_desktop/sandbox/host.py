@@ -1,15 +1,22 @@
 """The app's side of the REPL: start the child, send cells, answer its sub-calls, enforce time.
 
-The child runs model-written code, so everything it sends is validated here, a cell that
-runs too long gets the whole process group killed, and a child that dies is reported (and
-replaced on the next cell) without ever taking the app down.
+The child runs model-written code, so the app believes nothing it says that it can check:
+every frame is size-capped before it is read and must carry the id of the cell in progress;
+printed output is cut to its limit again here; which library text reached a model is worked
+out here, from what was printed and what was sent to sub-calls; a final answer counts only
+for a cell whose code calls ``FINAL``/``FINAL_VAR``. A frame that breaks these rules ends the
+child and the next cell gets a fresh REPL. A cell that runs too long gets the whole process
+group killed, and a child that dies is reported with the reason (and replaced on the next
+cell) without ever taking the app down.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -25,12 +32,14 @@ from rlm_desktop import launch
 from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.sandbox import protocol, snapshot
 from rlm_desktop.sandbox.confine import Isolation
+from rlm_desktop.sandbox.context import Context
 from rlm_desktop.store.library import DB_FILENAME, Library
 
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120.0
-_LOCATION_INTS = ("line_start", "line_end", "start", "end", "context_start", "context_end")
+_MIN_TRACED_CHARS = 40  # shorter output cannot be traced back to one place
+_MAX_CITATIONS = 1_000
 
 
 class SandboxError(RlmDesktopError):
@@ -47,6 +56,7 @@ class SandboxLimits:
     file_mb: int = 64  # largest file the child may write
     open_files: int = 64
     output_chars: int = 20_000  # printed characters kept per cell
+    disk_mb: int = 512  # everything the REPL writes, together (a tmpfs quota where available)
 
 
 @dataclass(frozen=True)
@@ -98,31 +108,6 @@ def _no_models(call: SubCall) -> list[str]:
     raise RuntimeError("no model is configured for sub-calls in this REPL")
 
 
-def _explored(record: object) -> Explored | None:
-    """Validate one provenance record sent by the child."""
-    if not isinstance(record, dict):
-        return None
-    try:
-        ints = {k: record[k] for k in _LOCATION_INTS}
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints.values()):
-            return None
-        page = record.get("page")
-        label = record.get("page_label")
-        via = record.get("via")
-        if via not in ("printed", "subcall") or not (page is None or isinstance(page, int)):
-            return None
-        return Explored(
-            path=str(record["path"]),
-            document=str(record["document"]),
-            page=page,
-            page_label=None if label is None else str(label),
-            via=via,
-            **ints,
-        )
-    except KeyError:
-        return None
-
-
 class Sandbox:
     """A persistent, confined Python REPL whose ``context`` is a library or given text."""
 
@@ -154,6 +139,8 @@ class Sandbox:
         self._stderr = None
         self._lock = threading.Lock()
         self._lost = False
+        self._cell = 0
+        self._locator: Context | None = None
 
     # ---------------------------------------------------------------- life cycle
 
@@ -197,6 +184,8 @@ class Sandbox:
             str(self.limits.file_mb),
             "--open-files",
             str(self.limits.open_files),
+            "--disk-mb",
+            str(self.limits.disk_mb),
             "--output-chars",
             str(self.limits.output_chars),
         ]
@@ -296,7 +285,7 @@ class Sandbox:
             self._tmp = None
 
     def _death_reason(self) -> str:
-        """Why the child died: its exit status and the end of what it printed to stderr."""
+        """Why the child died, in words: the limit it hit or the signal that ended it."""
         process = self._process
         if process is None:
             return ""
@@ -304,21 +293,13 @@ class Sandbox:
             code = process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "it stopped answering"
-        if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            status = f"killed by {name}"
-        else:
-            status = f"exited with status {code}"
         tail = ""
         if self._stderr is not None:
             self._stderr.seek(0, os.SEEK_END)
             self._stderr.seek(max(0, self._stderr.tell() - 2000))
-            tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-            tail = tail[-1] if tail else ""
-        return f"{status}: {tail}" if tail else status
+            lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+            tail = lines[-1][:300] if lines else ""
+        return explain_exit(code, tail, self.limits)
 
     # ---------------------------------------------------------------- running code
 
@@ -326,6 +307,11 @@ class Sandbox:
         """Run one cell; never raises for anything the cell does."""
         with self._lock:
             lost = self._lost
+            if self.alive and self._pending():
+                # The child sent something nobody asked for (a cell that forged a reply and
+                # went on running): it cannot be trusted with another cell.
+                self._kill()
+                lost = True
             if not self.alive:
                 lost = lost or self._process is not None
                 self.start()
@@ -334,19 +320,32 @@ class Sandbox:
             result.state_lost = result.state_lost or lost
             return result
 
+    def _pending(self) -> bool:
+        """True when the child has sent data that no request is waiting for."""
+        assert self._sock is not None
+        readable, _, _ = select.select([self._sock], [], [], 0)
+        return bool(readable)
+
     def _run(self, code: str, timeout: float) -> CellResult:
         assert self._sock is not None
+        self._cell += 1
+        cell = self._cell
+        explored: list[Explored] = []
         deadline = time.monotonic() + timeout
         try:
-            protocol.send(self._sock, {"type": "exec", "code": code})
+            protocol.send(self._sock, {"type": "exec", "cell": cell, "code": code})
             while True:
                 self._sock.settimeout(max(0.01, deadline - time.monotonic()))
                 message = protocol.receive(self._sock)
+                if message.get("cell") != cell:
+                    raise protocol.ProtocolError("a frame for another cell than the one running")
                 if message["type"] == "result":
-                    return self._result(message)
+                    result = self._result(message, code)
+                    result.explored = explored + self._trace(result.stdout, "printed")
+                    return result
                 if message["type"] != "subcall":
-                    raise protocol.ProtocolError(f"unexpected '{message['type']}' message")
-                handled_in = self._answer_subcall(message)
+                    raise protocol.ProtocolError(f"unexpected '{message['type']}' frame")
+                handled_in = self._answer_subcall(message, explored)
                 deadline += handled_in  # model time does not count against the cell
         except TimeoutError:
             self._kill()
@@ -357,18 +356,28 @@ class Sandbox:
                 "the REPL was restarted and its variables were lost",
                 state_lost=True,
             )
-        except (OSError, protocol.ProtocolError) as exc:
-            reason = self._death_reason() if not self.alive else str(exc)
+        except protocol.ChannelClosed:
+            reason = self._death_reason()
             self._kill()
             self._lost = True
-            kind = "memory" if "MemoryError" in reason else "killed"
             return CellResult(
-                error=kind,
-                message=f"the REPL process died ({reason}); its variables were lost",
+                error="memory" if "out of memory" in reason else "killed",
+                message=f"the REPL process died: {reason}; its variables were lost",
+                state_lost=True,
+            )
+        except (OSError, protocol.ProtocolError) as exc:
+            alive = self.alive
+            self._kill()
+            self._lost = True
+            why = f"it broke the protocol ({exc})" if alive else self._death_reason()
+            return CellResult(
+                error="killed",
+                message=f"the REPL was stopped: {why}; a fresh one starts with the next "
+                "cell and the variables were lost",
                 state_lost=True,
             )
 
-    def _answer_subcall(self, message: dict) -> float:
+    def _answer_subcall(self, message: dict, explored: list[Explored]) -> float:
         started = time.monotonic()
         call_id = protocol.field(message, "id", int)
         kind = protocol.field(message, "kind", str)
@@ -382,6 +391,9 @@ class Sandbox:
             or (isinstance(context, list) and all(isinstance(c, str) for c in context))
         ):
             raise protocol.ProtocolError("sub-call prompts must be strings")
+        sent = context if isinstance(context, str) else "\n".join(context or [])
+        for piece in [*prompts, sent]:
+            explored.extend(self._trace(piece, "subcall"))
         try:
             results = self.on_subcall(SubCall(kind, prompts, context))
             if len(results) != len(prompts):
@@ -393,23 +405,93 @@ class Sandbox:
         protocol.send(self._sock, reply)
         return time.monotonic() - started
 
-    def _result(self, message: dict) -> CellResult:
+    def _trace(self, text: str, via: str) -> list[Explored]:
+        """Library text in ``text``, located here against the library (never by the child)."""
+        if len(text) < _MIN_TRACED_CHARS:
+            return []
+        if self._locator is None:
+            if self.library_db is not None:
+                self._locator = Context.from_library(self.library_db)
+            elif isinstance(self.context, str):
+                self._locator = Context.from_text(self.context)
+            else:
+                self._locator = Context.from_strings([str(v) for v in self.context or []])
+        return [Explored(**record) for record in self._locator.explored(text, via)]
+
+    def _result(self, message: dict, code: str) -> CellResult:
         error = message.get("error")
         if error not in (None, "exception", "memory"):
             raise protocol.ProtocolError("invalid error kind")
         final = message.get("final")
-        explored = message.get("explored") if isinstance(message.get("explored"), list) else []
+        if final is not None and not (isinstance(final, str) and calls_final(code)):
+            raise protocol.ProtocolError("a final answer from a cell that does not call FINAL")
         changed = message.get("changed") if isinstance(message.get("changed"), list) else []
         cited = message.get("citations") if isinstance(message.get("citations"), list) else []
         duration = message.get("duration")
+        limit = self.limits.output_chars
         return CellResult(
-            stdout=protocol.field(message, "stdout", str),
-            stderr=protocol.field(message, "stderr", str),
+            stdout=_cap(protocol.field(message, "stdout", str), limit),
+            stderr=_cap(protocol.field(message, "stderr", str), limit),
             error=error,
-            message=str(message.get("message", "")),
-            changed=[str(name) for name in changed],
+            message=_cap(str(message.get("message", "")), 2_000),
+            changed=[str(name)[:200] for name in changed[:1_000]],
             duration_s=float(duration) if isinstance(duration, (int, float)) else 0.0,
-            final=final if isinstance(final, str) else None,
-            explored=[e for e in map(_explored, explored) if e is not None],
-            citations=[c for c in cited if isinstance(c, str)],
+            final=final,
+            citations=[c for c in cited[:_MAX_CITATIONS] if isinstance(c, str)],
         )
+
+
+_SIGNALS = {
+    "SIGKILL": "it was killed (SIGKILL), most often by the system's out-of-memory killer",
+    "SIGSYS": "it made a system call the sandbox forbids (seccomp)",
+    "SIGSEGV": "it crashed (SIGSEGV, a fault in native code)",
+    "SIGBUS": "it crashed (SIGBUS, a fault in native code)",
+    "SIGILL": "it crashed (SIGILL)",
+    "SIGFPE": "it crashed (SIGFPE)",
+    "SIGABRT": "it aborted (SIGABRT)",
+}
+
+
+def explain_exit(code: int, stderr_tail: str, limits: SandboxLimits) -> str:
+    """Say in words why a REPL process with exit status ``code`` ended."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if name == "SIGXCPU":
+            why = f"it used up its CPU time ({limits.cpu_s:,} s for the whole REPL)"
+        elif name == "SIGXFSZ":
+            why = f"it wrote a file past the size limit ({limits.file_mb} MB)"
+        else:
+            why = _SIGNALS.get(name, f"it was ended by {name}")
+    elif "MemoryError" in stderr_tail:
+        why = f"it ran out of memory (its limit is {limits.memory_mb:,} MB)"
+    elif "Too many open files" in stderr_tail:
+        why = f"it ran out of file descriptors (its limit is {limits.open_files})"
+    else:
+        why = f"it exited with status {code}"
+    if stderr_tail and stderr_tail not in why:
+        why += f" — {stderr_tail}"
+    return why
+
+
+def calls_final(code: str) -> bool:
+    """True when ``code`` refers to FINAL or FINAL_VAR (only such a cell may end a run)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        isinstance(node, ast.Name) and node.id in ("FINAL", "FINAL_VAR") for node in ast.walk(tree)
+    )
+
+
+def _cap(text: str, limit: int) -> str:
+    """The child cuts its output to ``limit``; cut it again here in case it did not."""
+    marker = len("\n[... output truncated: 999,999,999,999 more characters not shown]")
+    if len(text) <= limit + marker:
+        return text
+    return (
+        text[:limit] + f"\n[... output truncated: {len(text) - limit:,} more characters not shown]"
+    )

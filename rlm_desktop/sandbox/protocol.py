@@ -15,9 +15,9 @@ from typing import Any
 from rlm_desktop.errors import RlmDesktopError
 
 HEADER = struct.Struct(">I")
-# Frames carry printed output (capped per cell) and sub-call prompts; anything bigger is
-# a misbehaving child.
-MAX_FRAME = 64 * 1024 * 1024
+# Frames carry printed output (capped per cell) and sub-call prompts (64 of 20,000 characters
+# are under 4 MB); a larger frame is refused from its header, before it is read.
+MAX_FRAME = 16 * 1024 * 1024
 
 
 class ProtocolError(RlmDesktopError):
@@ -32,7 +32,10 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
     """Send one message."""
     payload = json.dumps(message, ensure_ascii=False).encode("utf-8")
     if len(payload) > MAX_FRAME:
-        raise ProtocolError(f"message of {len(payload):,} bytes exceeds the frame limit")
+        raise ProtocolError(
+            f"a message of {len(payload):,} bytes is more than the sandbox channel carries "
+            f"({MAX_FRAME // 2**20} MB): send less at a time"
+        )
     sock.sendall(HEADER.pack(len(payload)) + payload)
 
 

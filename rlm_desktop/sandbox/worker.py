@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import errno
 import gc
 import json
 import os
@@ -20,7 +21,7 @@ import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
-from rlm_desktop.sandbox import confine, protocol, snapshot
+from rlm_desktop.sandbox import confine, namespaces, protocol, snapshot, syscall_filter
 from rlm_desktop.sandbox.context import Context
 
 
@@ -60,13 +61,16 @@ class CappedOutput:
 class Repl:
     """Persistent variables, cell execution, sub-call plumbing and provenance."""
 
-    def __init__(self, sock: socket.socket, source: Context, value: Any, output_chars: int):
+    def __init__(
+        self, sock: socket.socket, source: Context, value: Any, output_chars: int, quota_mb: int
+    ) -> None:
         self.sock = sock
+        self.quota_mb = quota_mb
         self.source = source
         self.output_chars = output_chars
         self.final: str | None = None
-        self.explored: list[dict] = []
         self.citations: list[str] = []
+        self.cell = 0  # id of the cell being run, echoed in every frame it sends
         self._calls = 0
         self.helpers = {
             "context": value,
@@ -99,8 +103,7 @@ class Repl:
         """Run a child RLM on ``sub_context`` (its own REPL) and return its final answer."""
         if sub_context is not None and not isinstance(sub_context, str):
             sub_context = [str(piece) for piece in sub_context]
-        text = sub_context if isinstance(sub_context, str) else "\n".join(sub_context or [])
-        return self._subcall("rlm_query", [str(question)], context=sub_context, text=text)[0]
+        return self._subcall("rlm_query", [str(question)], context=sub_context)[0]
 
     def map_chunks(self, question: str, chunk_chars: int = 20_000) -> list[str]:
         """Ask ``question`` of every chunk of the whole context at once; answers in order."""
@@ -128,15 +131,10 @@ class Repl:
         self.final = str(self.namespace[name])
 
     def _subcall(self, kind: str, prompts: list[str], **extra: Any) -> list[str]:
-        text = extra.pop("text", "")
-        for piece in [*prompts, text]:
-            if piece:
-                self.explored.extend(self.source.explored(piece, "subcall"))
         self._calls += 1
         call_id = self._calls
-        protocol.send(
-            self.sock, {"type": "subcall", "id": call_id, "kind": kind, "prompts": prompts, **extra}
-        )
+        request = {"type": "subcall", "cell": self.cell, "id": call_id, "kind": kind}
+        protocol.send(self.sock, {**request, "prompts": prompts, **extra})
         reply = protocol.receive(self.sock)
         if reply.get("id") != call_id:
             raise RuntimeError("sandbox: sub-call reply out of order")
@@ -149,9 +147,9 @@ class Repl:
 
     # ---------------------------------------------------------------- running cells
 
-    def run_cell(self, code: str) -> dict[str, Any]:
+    def run_cell(self, cell: int, code: str) -> dict[str, Any]:
         stdout, stderr = CappedOutput(self.output_chars), CappedOutput(self.output_chars)
-        self.final, self.explored = None, []
+        self.final, self.cell = None, cell
         before = {name: id(value) for name, value in self.namespace.items()}
         error, message = None, ""
         started = time.perf_counter()
@@ -161,13 +159,17 @@ class Repl:
             except MemoryError:
                 error, message = "memory", "MemoryError: the cell ran out of its memory limit"
                 print(message, file=sys.stderr)
+            except OSError as exc:
+                error, message = "exception", f"{type(exc).__name__}: {exc}"
+                _print_cell_traceback(exc)
+                if exc.errno == errno.ENOSPC:
+                    print(_FULL_FOLDER.format(self.quota_mb), file=sys.stderr)
             except BaseException as exc:  # the model's code may raise anything
                 error, message = "exception", f"{type(exc).__name__}: {exc}"
                 _print_cell_traceback(exc)
         duration = time.perf_counter() - started
         gc.collect()
         out = stdout.value()
-        self.explored.extend(self.source.explored(out, "printed"))
         changed = [
             name
             for name, value in self.namespace.items()
@@ -175,6 +177,7 @@ class Repl:
         ]
         return {
             "type": "result",
+            "cell": cell,
             "stdout": out,
             "stderr": stderr.value(),
             "error": error,
@@ -182,7 +185,6 @@ class Repl:
             "changed": changed,
             "duration": duration,
             "final": self.final,
-            "explored": self.explored,
             "citations": self.citations,
         }
 
@@ -200,6 +202,11 @@ class Repl:
             exec(compile(tree, "<cell>", "exec"), self.namespace)
 
 
+_FULL_FOLDER = (
+    "The sandbox folder is full: its quota is {} MB (all files written by this REPL together)."
+)
+
+
 def _print_cell_traceback(exc: BaseException) -> None:
     """Print the traceback without the REPL's own frames."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<cell>"]
@@ -209,24 +216,58 @@ def _print_cell_traceback(exc: BaseException) -> None:
     exc.__traceback__ = None
 
 
-def _load(args: argparse.Namespace) -> tuple[Context, Any]:
+def _load(args: argparse.Namespace, plain: object) -> tuple[Context, Any]:
     if args.library:
         source = Context.from_library(args.library)
         return source, source
-    with open(args.context_json, encoding="utf-8") as handle:
-        value = json.load(handle)
-    if isinstance(value, str):
-        source = Context.from_text(value)
+    if isinstance(plain, str):
+        source = Context.from_text(plain)
         return source, source
-    return Context.from_strings([str(v) for v in value]), value
+    values = plain if isinstance(plain, list) else []
+    return Context.from_strings([str(v) for v in values]), values
 
 
-def _load_globals(path: str | None) -> dict[str, Any]:
+_Filter = syscall_filter.Filter
+
+
+def _read_json(path: str | None) -> object:
     if not path:
-        return {}
+        return None
     with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+        return json.load(handle)
+
+
+def _confine(
+    args: argparse.Namespace, isolation: confine.Isolation
+) -> syscall_filter.Filter | None:
+    """Enter the namespaces (forking into the new PID namespace) and mount the private folder.
+
+    Returns the seccomp filter, built but not loaded (None where libseccomp is missing).
+    """
+    entered = namespaces.enter(isolation.notes)
+    isolation.network_namespace = entered.network
+    if entered.pid:
+        namespaces.become_init(keep_fds=(args.fd,))
+        isolation.pid_namespace = True
+    if entered.mount:
+        problem = namespaces.mount_private_folder(args.tmp, args.disk_mb)
+        if problem is None:
+            isolation.disk_quota_mb = args.disk_mb
+        else:
+            isolation.notes.append(problem)
+    try:
+        return syscall_filter.build()
+    except syscall_filter.FilterUnavailable as exc:
+        isolation.notes.append(f"no seccomp filter: {exc}")
+        return None
+
+
+def _readable(args: argparse.Namespace) -> list[str]:
+    extra = []
+    if args.library:
+        cache = os.path.join(os.path.dirname(args.library), snapshot.CACHE_DIR)
+        extra = [args.library, f"{args.library}-wal", f"{args.library}-shm", cache]
+    return confine.readable_paths(extra)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -238,31 +279,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--cpu-s", type=int, required=True)
     parser.add_argument("--file-mb", type=int, required=True)
+    parser.add_argument("--disk-mb", type=int, required=True)
     parser.add_argument("--open-files", type=int, required=True)
     parser.add_argument("--output-chars", type=int, required=True)
     parser.add_argument("--globals-json")
     parser.add_argument("--no-isolate", action="store_true")
     args = parser.parse_args(argv)
-    sock = socket.socket(fileno=args.fd)
-    source, value = _load(args)
-    extra_globals = _load_globals(args.globals_json)
+    # What the app left in the private folder is read before anything is mounted over it.
+    plain = _read_json(args.context_json)
+    globals_data = _read_json(args.globals_json)
+    extra_globals = (
+        {str(k): v for k, v in globals_data.items()} if isinstance(globals_data, dict) else {}
+    )
     isolation = confine.Isolation()
+    rules = None
     if not args.no_isolate:
-        isolation.network_namespace = confine.enter_network_namespace()
-        extra = []
-        if args.library:
-            cache = os.path.join(os.path.dirname(args.library), snapshot.CACHE_DIR)
-            extra = [args.library, f"{args.library}-wal", f"{args.library}-shm", cache]
-        isolation.landlock_abi = confine.landlock(args.tmp, confine.readable_paths(extra))
+        rules = _confine(args, isolation)
+    sock = socket.socket(fileno=args.fd)
+    source, value = _load(args, plain)
+    if not args.no_isolate:
+        isolation.landlock_abi = confine.landlock(args.tmp, _readable(args))
+        isolation.capabilities_dropped = namespaces.drop_capabilities()
     isolation.rlimits = confine.apply_rlimits(
         args.memory_mb, args.cpu_s, args.file_mb, args.open_files
     )
+    if rules is not None:
+        try:
+            rules.load()
+            isolation.seccomp, isolation.denied_syscalls = True, rules.denied
+        except syscall_filter.FilterUnavailable as exc:
+            isolation.notes.append(f"no seccomp filter: {exc}")
     confine.install_audit_hook(args.tmp)
     isolation.audit_hook = True
-    strong = isolation.network_namespace and isolation.landlock_abi
-    some = isolation.network_namespace or isolation.landlock_abi
-    isolation.level = "strong" if strong else "standard" if some else "basic"
-    repl = Repl(sock, source, value, args.output_chars)
+    isolation.decide_level()
+    repl = Repl(sock, source, value, args.output_chars, args.disk_mb)
     repl.namespace.update(extra_globals)
     protocol.send(
         sock,
@@ -279,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
         except protocol.ChannelClosed:
             return
         if message["type"] == "exec":
-            protocol.send(sock, repl.run_cell(protocol.field(message, "code", str)))
+            cell = protocol.field(message, "cell", int)
+            protocol.send(sock, repl.run_cell(cell, protocol.field(message, "code", str)))
         elif message["type"] == "shutdown":
             return
 
