@@ -148,6 +148,9 @@ class Isolation:
         return f"{self.level}: " + ", ".join(parts)
 
 
+_CPU_GRACE_S = 5
+
+
 def apply_rlimits(memory_mb: int, cpu_s: int, file_mb: int, open_files: int) -> dict[str, int]:
     """Set the OS resource limits of this process; return what was set."""
     import resource
@@ -165,8 +168,10 @@ def apply_rlimits(memory_mb: int, cpu_s: int, file_mb: int, open_files: int) -> 
         which = getattr(resource, name, None)
         if which is None:
             continue
+        # CPU time: SIGXCPU (which says why) at the limit, SIGKILL a few seconds later.
+        hard = value + _CPU_GRACE_S if name == "RLIMIT_CPU" else value
         try:
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, (value, hard))
             applied[name] = value
         except (ValueError, OSError):
             continue

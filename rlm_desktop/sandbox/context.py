@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.locate import LineIndex
+from rlm_desktop.textsafe import printable
 
 
 @dataclass(frozen=True)
@@ -369,9 +370,11 @@ class Context(str):
         return [doc.text for doc in self.documents]
 
     def describe(self) -> str:
-        """A short table of the documents (name, kind, pages, characters)."""
+        """A short table of the documents (name, kind, pages, characters), one line each."""
         rows = [f"{len(self):,} characters in {len(self.documents)} documents"]
         for d in self.documents:
             pages = f"{d.pages} pages" if d.pages else "-"
-            rows.append(f"  [{d.index}] {d.name} ({d.kind}, {pages}, {d.length:,} chars)")
+            rows.append(
+                f"  [{d.index}] {printable(d.name)} ({d.kind}, {pages}, {d.length:,} chars)"
+            )
         return "\n".join(rows)

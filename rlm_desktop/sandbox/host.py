@@ -46,6 +46,10 @@ class SandboxError(RlmDesktopError):
     """The sandbox could not be started."""
 
 
+class _LateReply(Exception):
+    """The child answered for an earlier cell before the one just sent."""
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-REPL limits; every one is enforced by the OS or by the parent, not by the child."""
@@ -316,7 +320,15 @@ class Sandbox:
                 lost = lost or self._process is not None
                 self.start()
             self._lost = False
-            result = self._run(code, timeout or self.limits.timeout_s)
+            try:
+                result = self._run(code, timeout or self.limits.timeout_s)
+            except _LateReply:
+                # A reply to an earlier cell, which had forged its own reply and gone on
+                # running: that REPL is not trusted again, and this cell runs in a fresh one.
+                self._kill()
+                self.start()
+                lost = True
+                result = self._run(code, timeout or self.limits.timeout_s)
             result.state_lost = result.state_lost or lost
             return result
 
@@ -331,21 +343,26 @@ class Sandbox:
         self._cell += 1
         cell = self._cell
         explored: list[Explored] = []
+        answered = 0  # sub-calls answered for this cell
         deadline = time.monotonic() + timeout
         try:
             protocol.send(self._sock, {"type": "exec", "cell": cell, "code": code})
             while True:
                 self._sock.settimeout(max(0.01, deadline - time.monotonic()))
                 message = protocol.receive(self._sock)
-                if message.get("cell") != cell:
+                if message["type"] not in ("result", "subcall"):
+                    raise protocol.ProtocolError(f"unexpected '{message['type']}' frame")
+                sent_for = message.get("cell")
+                if isinstance(sent_for, int) and sent_for < cell and not answered:
+                    raise _LateReply
+                if sent_for != cell:
                     raise protocol.ProtocolError("a frame for another cell than the one running")
                 if message["type"] == "result":
                     result = self._result(message, code)
                     result.explored = explored + self._trace(result.stdout, "printed")
                     return result
-                if message["type"] != "subcall":
-                    raise protocol.ProtocolError(f"unexpected '{message['type']}' frame")
                 handled_in = self._answer_subcall(message, explored)
+                answered += 1
                 deadline += handled_in  # model time does not count against the cell
         except TimeoutError:
             self._kill()

@@ -12,7 +12,12 @@ import os
 import sqlite3
 from pathlib import Path
 
+from rlm_desktop.textsafe import printable
+
 CACHE_DIR = "context-cache"
+# Part of the cached files' names: bump it when the text's shape changes (headers), so a
+# snapshot written by an older version is rebuilt instead of reused.
+_FORMAT = 2
 _HEADER = "=== Document {n}: {path} ({kind}{pages}, {chars:,} characters) ===\n"
 
 
@@ -23,7 +28,8 @@ def revision(conn: sqlite3.Connection) -> int:
 
 
 def build(conn: sqlite3.Connection) -> tuple[str, list[dict]]:
-    """Concatenate every readable document, each after a one-line header naming it.
+    """Concatenate every readable document, each after a one-line header naming it (the
+    path escaped, so no file name can break the line or forge another header).
 
     Returns the text and, per document, its id, name, path, kind, pages, length and the
     offset where its text starts.
@@ -37,7 +43,7 @@ def build(conn: sqlite3.Connection) -> tuple[str, list[dict]]:
     offset = 0
     for n, (doc_id, path, kind, pages, chars) in enumerate(docs, 1):
         pages_text = f", {pages} pages" if pages else ""
-        header = _HEADER.format(n=n, path=path, kind=kind, pages=pages_text, chars=chars)
+        header = _HEADER.format(n=n, path=printable(path), kind=kind, pages=pages_text, chars=chars)
         parts.append(header)
         offset += len(header)
         texts = [
@@ -66,9 +72,14 @@ def build(conn: sqlite3.Connection) -> tuple[str, list[dict]]:
     return "".join(parts), meta
 
 
+def _stem(rev: int) -> str:
+    return f"rev-{rev}.v{_FORMAT}"
+
+
 def _paths(db_path: Path, rev: int) -> tuple[Path, Path, Path]:
     folder = db_path.parent / CACHE_DIR
-    return folder / f"rev-{rev}.txt", folder / f"rev-{rev}.lines.npy", folder / f"rev-{rev}.json"
+    stem = _stem(rev)
+    return folder / f"{stem}.txt", folder / f"{stem}.lines.npy", folder / f"{stem}.json"
 
 
 def ensure(db_path: Path) -> Path:
@@ -90,7 +101,7 @@ def ensure(db_path: Path) -> Path:
     finally:
         conn.close()
     for stale in text_path.parent.glob("rev-*"):
-        if not stale.name.startswith(f"rev-{rev}."):
+        if not stale.name.startswith(f"{_stem(rev)}."):
             stale.unlink(missing_ok=True)
     return text_path.parent
 

@@ -164,6 +164,8 @@ class Repl:
                 _print_cell_traceback(exc)
                 if exc.errno == errno.ENOSPC:
                     print(_FULL_FOLDER.format(self.quota_mb), file=sys.stderr)
+                elif exc.errno in (errno.EPERM, errno.EACCES) and "sandbox:" not in str(exc):
+                    print(_REFUSED, file=sys.stderr)
             except BaseException as exc:  # the model's code may raise anything
                 error, message = "exception", f"{type(exc).__name__}: {exc}"
                 _print_cell_traceback(exc)
@@ -202,6 +204,11 @@ class Repl:
             exec(compile(tree, "<cell>", "exec"), self.namespace)
 
 
+_REFUSED = (
+    "sandbox: the operating system refused this. The REPL cannot use the network, start "
+    "processes, change file permissions, or read files other than Python's, the app's and the "
+    "library's; it can write only in its own folder."
+)
 _FULL_FOLDER = (
     "The sandbox folder is full: its quota is {} MB (all files written by this REPL together)."
 )
@@ -299,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     source, value = _load(args, plain)
     if not args.no_isolate:
         isolation.landlock_abi = confine.landlock(args.tmp, _readable(args))
+        if not isolation.landlock_abi:
+            isolation.notes.append(
+                "this kernel offers no Landlock (Linux 5.13 or newer has it): "
+                "reading and writing files is not confined"
+            )
         isolation.capabilities_dropped = namespaces.drop_capabilities()
     isolation.rlimits = confine.apply_rlimits(
         args.memory_mb, args.cpu_s, args.file_mb, args.open_files
