@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from rlm_desktop import __version__
 from rlm_desktop.errors import RlmDesktopError
@@ -21,6 +23,7 @@ from rlm_desktop.ingest.pipeline import IngestProgress, IngestReport
 from rlm_desktop.paths import default_library_dir, samples_dir
 from rlm_desktop.store import Library
 from rlm_desktop.store.search import HIT_END, HIT_START
+from rlm_desktop.textsafe import printable
 
 # Piped output gets a fixed, wide layout instead of rich's 80-column default.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -29,6 +32,16 @@ err = Console(stderr=True, highlight=False)
 INTERRUPTED = (
     "interrupted: the library is consistent; run the same command again to finish the work"
 )
+
+
+def shown(text: str) -> str:
+    """A name, path, reason or message for rich markup: on one line, with nothing obeyed."""
+    return escape(printable(text))
+
+
+def shown_text(text: str) -> str:
+    """Document or model text for rich markup: lines kept, terminal controls escaped."""
+    return escape(printable(text, multiline=True))
 
 
 class CliError(click.ClickException):
@@ -46,7 +59,7 @@ class AppGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RlmDesktopError as exc:
-            raise CliError(exc.message, exc.exit_code) from exc
+            raise CliError(printable(exc.message, multiline=True), exc.exit_code) from exc
         except KeyboardInterrupt as exc:
             raise CliError(INTERRUPTED, 130) from exc
 
@@ -140,7 +153,7 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[IngestProgress], None] | N
         task = progress.add_task("", total=None)
 
         def update(event: IngestProgress) -> None:
-            name = Path(event.path).name
+            name = shown(Path(event.path).name)
             progress.update(task, completed=event.done, total=event.total, description=name)
 
         yield update
@@ -157,10 +170,10 @@ def show_report(report: IngestReport, as_json: bool) -> None:
         if outcome.status in ("failed", "skipped"):
             colour = "red" if outcome.status == "failed" else "yellow"
             out.print(
-                f"[{colour}]{outcome.status:>7}[/] {escape(outcome.path)}: {escape(outcome.reason)}"
+                f"[{colour}]{outcome.status:>7}[/] {shown(outcome.path)}: {shown(outcome.reason)}"
             )
         for warning in outcome.warnings:
-            out.print(f"[yellow]warning[/] {escape(outcome.path)}: {escape(warning)}")
+            out.print(f"[yellow]warning[/] {shown(outcome.path)}: {shown(warning)}")
     if report.cancelled:
         out.print("[yellow]cancelled:[/] run the command again to ingest the rest")
 
@@ -232,8 +245,8 @@ def docs(ctx: click.Context, library_dir: Path | None, as_json: bool) -> None:
             doc.kind,
             "" if doc.pages is None else str(doc.pages),
             f"{doc.chars:,}",
-            escape(doc.path),
-            escape(notes),
+            shown(doc.path),
+            shown(notes),
         )
     out.print(table)
 
@@ -259,7 +272,7 @@ def search(ctx: click.Context, query: str, library_dir: Path | None, k: int, as_
         print_json([hit.to_json() for hit in hits])
         return
     if not hits:
-        out.print(f"No passage matches {query!r}.")
+        out.print(f"No passage matches {shown(repr(query))}.")
         return
     for rank, hit in enumerate(hits, 1):
         where = f"lines {hit.line_start}-{hit.line_end}"
@@ -271,11 +284,22 @@ def search(ctx: click.Context, query: str, library_dir: Path | None, k: int, as_
             )
             where = f"page {hit.page}{label}, {where}"
         out.print(
-            f"[bold]{rank}.[/] {escape(hit.path)}  [cyan]{where}[/]  "
+            f"[bold]{rank}.[/] {shown(hit.path)}  [cyan]{shown(where)}[/]  "
             f"[dim]chars {hit.start}-{hit.end}  score {hit.score:.2f}[/]"
         )
-        snippet = escape(" ".join(hit.snippet.split()))
-        out.print("   " + snippet.replace(HIT_START, "[bold yellow]").replace(HIT_END, "[/]"))
+        out.print(_highlighted(hit.snippet))
+
+
+def _highlighted(snippet: str) -> Text:
+    """A search snippet on one indented line, its matches in bold (a stray marker is harmless)."""
+    line = Text("   ")
+    style = None
+    for piece in re.split(f"([{HIT_START}{HIT_END}])", " ".join(snippet.split())):
+        if piece in (HIT_START, HIT_END):
+            style = "bold yellow" if piece == HIT_START else None
+        else:
+            line.append(printable(piece), style=style)
+    return line
 
 
 # ------------------------------------------------------------------ the main job
@@ -305,14 +329,14 @@ def demo(
     from rlm_desktop.rlm.events import CodeRun, SubCallEnded, TurnStarted
 
     with open_library(ctx, library_dir) as library, progress_bar(True) as on_progress:
-        out.print(f"[bold]Library:[/] {library.folder}")
+        out.print(f"[bold]Library:[/] {shown(str(library.folder))}")
         report = pipeline.ingest(library, [samples_dir()], on_progress=on_progress)
         show_report(report, as_json=False)
         out.print('\n[bold]Search[/] for "authentication failure":')
         for hit in library.search('"authentication failure"', 3):
             out.print(
-                f"  {escape(hit.title)} lines {hit.line_start}-{hit.line_end}: "
-                f"{escape(' '.join(hit.plain_snippet().split())[:100])}"
+                f"  {shown(hit.title)} lines {hit.line_start}-{hit.line_end}: "
+                f"{shown(' '.join(hit.plain_snippet().split())[:100])}"
             )
         from rlm_desktop.gui.app import has_display, run
 
@@ -328,7 +352,7 @@ def demo(
             on_event=events.append,
             budget=Budget(max_iterations=3, max_subcalls=6, max_seconds=300),
         )
-        out.print(f"\n[bold]Asking[/] {escape(question)} [dim](model: {rlm.model})[/]")
+        out.print(f"\n[bold]Asking[/] {shown(question)} [dim](model: {shown(rlm.model)})[/]")
         try:
             result = rlm.completion(question, library)
         finally:
@@ -553,12 +577,12 @@ def models(as_json: bool) -> None:
         print_json(data)
         return
     out.print(
-        f"model: {data['model']}   sub-calls: {data['sub_model']}   "
+        f"model: {shown(data['model'])}   sub-calls: {shown(data['sub_model'])}   "
         f"offline: {'on' if settings.offline else 'off'}"
     )
     for entry in entries:
         detail = entry.get("summary") or entry.get("message", "")
-        out.print(f"  [bold]{escape(entry['spec'])}[/] ({entry['status']}): {escape(detail)}")
+        out.print(f"  [bold]{shown(entry['spec'])}[/] ({entry['status']}): {shown(detail)}")
 
 
 @cli.command()
@@ -624,9 +648,9 @@ def config(name: str | None, value: str | None, as_json: bool) -> None:
     if as_json:
         print_json(asdict(settings))
         return
-    out.print(f"[dim]{settings_path()}[/]")
+    out.print(f"[dim]{shown(str(settings_path()))}[/]")
     for key, current in asdict(settings).items():
-        out.print(f"{key} = {current!r}")
+        out.print(f"{key} = {shown(repr(current))}")
 
 
 @cli.group()
@@ -649,7 +673,7 @@ def key_set(provider: str, from_stdin: bool) -> None:
     if not secret:
         raise CliError("no key given", 2)
     set_key(provider, secret)
-    out.print(f"stored the key for {escape(provider)} in the OS keychain")
+    out.print(f"stored the key for {shown(provider)} in the OS keychain")
 
 
 @key.command("delete")
@@ -659,9 +683,9 @@ def key_delete(provider: str) -> None:
     from rlm_desktop.llm.keys import delete_key
 
     if delete_key(provider):
-        out.print(f"deleted the key for {escape(provider)}")
+        out.print(f"deleted the key for {shown(provider)}")
     else:
-        out.print(f"no key was stored for {escape(provider)}")
+        out.print(f"no key was stored for {shown(provider)}")
 
 
 # ------------------------------------------------------------------ asking questions
@@ -675,7 +699,7 @@ def _trace(event) -> None:
     if isinstance(event, events.TurnStarted):
         err.print(f"{indent}[bold]— turn {event.turn} (depth {event.depth})[/]")
     elif isinstance(event, events.ModelText):
-        err.file.write(event.text)
+        err.file.write(printable(event.text, multiline=True))
         err.file.flush()
     elif isinstance(event, events.CodeRun):
         status = event.error or "ok"
@@ -684,22 +708,22 @@ def _trace(event) -> None:
             f"{event.explored} passages shown)"
         )
         if event.stdout:
-            err.print(indent + escape(event.stdout[:600]))
+            err.print(indent + shown_text(event.stdout[:600]))
         if event.stderr:
-            err.print(indent + "[red]" + escape(event.stderr[-600:]) + "[/]")
+            err.print(indent + "[red]" + shown_text(event.stderr[-600:]) + "[/]")
     elif isinstance(event, events.SubCallEnded):
         err.print(
             f"{indent}[magenta]sub-call[/] {event.kind_of_call} x{len(event.prompts)}: "
             f"{event.prompt_tokens} + {event.completion_tokens} tokens, "
-            f"{event.seconds:.2f} s {escape(event.error)}"
+            f"{event.seconds:.2f} s {shown(event.error)}"
         )
     elif isinstance(event, events.Notice):
-        err.print(f"{indent}[yellow]note:[/] {escape(event.message)}")
+        err.print(f"{indent}[yellow]note:[/] {shown_text(event.message)}")
 
 
 def show_result(result) -> None:
     """Print an answer with its citations, what was explored, and the usage."""
-    out.print(escape(result.answer))
+    out.print(shown_text(result.answer))
     if result.fallback:
         out.print(
             "[yellow](answered by the built-in fallback strategy: the model wrote no "
@@ -713,10 +737,10 @@ def show_result(result) -> None:
         mark = "[green]verified[/]" if c.verified else "[red]UNVERIFIED[/]"
         where = ""
         if c.verified:
-            where = f"{escape(c.path or c.document or '')}"
+            where = shown(c.path or c.document or "")
             where += f", page {c.page}" if c.page is not None else ""
             where += f", lines {c.line_start}-{c.line_end}"
-        out.print(f'[{c.n}] {mark} {where}\n    "{escape(c.snippet)}"')
+        out.print(f'[{c.n}] {mark} {where}\n    "{shown_text(c.snippet)}"')
     total = result.usage["total"]
     docs = {e["path"] for e in result.explored}
     out.print(
@@ -834,8 +858,8 @@ def history(
         out.print(
             f"[bold]{run['id']}[/] {run['created_at']} [dim]({run['conversation']}, "
             f"{run['mode']}, {run['stop_reason']}, {verified}/{len(run['citations'])} "
-            f"citations verified)[/]\n  Q: {escape(run['question'])}\n"
-            f"  A: {escape(run['answer'][:300])}"
+            f"citations verified)[/]\n  Q: {shown_text(run['question'])}\n"
+            f"  A: {shown_text(run['answer'][:300])}"
         )
 
 
@@ -931,18 +955,20 @@ def export(
             ids = list(run_ids)
         runs = [ExportRun.from_saved(library.run(i)) for i in ids]
     path = export_runs(runs, fmt, output, trajectory)
-    out.print(f"wrote {len(runs)} answer(s) to {escape(str(path))}")
+    out.print(f"wrote {len(runs)} answer(s) to {shown(str(path))}")
 
 
 # ------------------------------------------------------------------ the sandboxed REPL
 
 
-def _sandbox_limits(timeout: float | None, memory: int | None):
+def _sandbox_limits(timeout: float | None, memory: int | None, disk: int | None = None):
     from rlm_desktop.sandbox.host import SandboxLimits
 
     defaults = SandboxLimits()
     return SandboxLimits(
-        timeout_s=timeout or defaults.timeout_s, memory_mb=memory or defaults.memory_mb
+        timeout_s=timeout or defaults.timeout_s,
+        memory_mb=memory or defaults.memory_mb,
+        disk_mb=disk or defaults.disk_mb,
     )
 
 
@@ -952,16 +978,18 @@ def _explored_json(explored) -> list[dict]:
 
 
 def _show_cell(result) -> None:
+    # What a cell prints is library text too: shown with its lines, never obeyed.
     if result.stdout:
-        click.echo(result.stdout, nl=not result.stdout.endswith("\n"))
+        click.echo(printable(result.stdout, multiline=True), nl=not result.stdout.endswith("\n"))
     if result.stderr:
-        click.echo(result.stderr, nl=not result.stderr.endswith("\n"), err=True)
+        stderr = printable(result.stderr, multiline=True)
+        click.echo(stderr, nl=not result.stderr.endswith("\n"), err=True)
     if result.error and result.error != "exception":
-        err.print(f"[red]{result.error}:[/] {escape(result.message)}")
+        err.print(f"[red]{result.error}:[/] {shown_text(result.message)}")
     elif result.state_lost:
         err.print("[yellow]note:[/] the REPL was restarted; earlier variables are gone")
     if result.final is not None:
-        err.print(f"[green]FINAL:[/] {escape(result.final)}")
+        err.print(f"[green]FINAL:[/] {shown_text(result.final)}")
 
 
 @cli.command()
@@ -974,6 +1002,9 @@ def _show_cell(result) -> None:
 )
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds per cell.")
 @click.option("--memory", type=click.IntRange(min=64), help="Memory limit of the REPL in MB.")
+@click.option(
+    "--disk", type=click.IntRange(min=1), help="MB the REPL may write in all (default 512)."
+)
 @json_option
 @click.pass_context
 def repl(
@@ -982,6 +1013,7 @@ def repl(
     exec_file: Path | None,
     timeout: float | None,
     memory: int | None,
+    disk: int | None,
     as_json: bool,
 ) -> None:
     """A sandboxed Python REPL with the library as `context` (and grep, search, locate)."""
@@ -989,7 +1021,7 @@ def repl(
 
     with open_library(ctx, library_dir) as library:
         folder = library.folder
-    with Sandbox(library=folder, limits=_sandbox_limits(timeout, memory)) as sandbox:
+    with Sandbox(library=folder, limits=_sandbox_limits(timeout, memory, disk)) as sandbox:
         if exec_file is not None:
             result = sandbox.execute(exec_file.read_text(encoding="utf-8"))
             if as_json:
@@ -1007,6 +1039,53 @@ def repl(
                 _show_cell(result)
             ctx.exit(1 if result.error else 0)
         _interactive(sandbox)
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """What this machine's kernel gives the sandbox, layer by layer, and the keychain."""
+    from rlm_desktop.llm.keys import keychain_available
+    from rlm_desktop.sandbox.host import Sandbox, SandboxError
+
+    try:
+        with Sandbox(context="") as sandbox:
+            isolation = sandbox.isolation
+    except SandboxError as exc:
+        err.print(f"[red]The sandbox cannot start:[/] {escape(str(exc))}")
+        ctx.exit(1)
+    assert isolation is not None
+    keychain = keychain_available()
+    if as_json:
+        layers = [
+            {"layer": name, "active": active, "stops": stops}
+            for name, active, stops in isolation.layers()
+        ]
+        print_json(
+            {
+                "level": isolation.level,
+                "layers": layers,
+                "notes": isolation.notes,
+                "keychain": keychain,
+            }
+        )
+        return
+    out.print(f"Sandbox isolation: [bold]{isolation.level}[/]")
+    for name, active, stops in isolation.layers():
+        mark = "[green]yes[/]" if active else "[red]no [/]"
+        out.print(f"  {mark}  {escape(name)}: {escape(stops)}")
+    for note in isolation.notes:
+        out.print(f"  [yellow]note[/] {escape(note)}")
+    if isolation.level != "strong":
+        out.print(
+            "This kernel lacks some layers: model-written code is still confined by the rest, "
+            "but not as tightly. See the README's Security model."
+        )
+    out.print(
+        "Keychain: "
+        + ("available" if keychain else "none (API keys cannot be stored; local models work)")
+    )
 
 
 def _interactive(sandbox) -> None:

@@ -27,12 +27,13 @@ def _median_time(action: Callable[[], float], repeat: int) -> float:
     return statistics.median(action() for _ in range(repeat))
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc")
+def _memory_mb(pids: list[int]) -> float:
+    """Proportional set size of the REPL's processes together (shared pages counted once)."""
+    total_kb = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+            total_kb += sum(int(line.split()[1]) for line in handle if line.startswith("Pss:"))
+    return total_kb / 1024
 
 
 def make_library(folder: Path, tokens: int, log: Callable[[str], None]) -> Path:
@@ -79,7 +80,7 @@ def bench_start(library_dir: Path, work: Path, repeat: int) -> tuple[BenchResult
     baseline = _median_time(plain, repeat)
     ours = _median_time(sandbox, repeat)
     with Sandbox(library=library_dir) as box:
-        rss = _rss_mb(box.pid)
+        rss = _memory_mb(box.process_ids())
     start = BenchResult(
         name="REPL start to first result vs plain read",
         value=ours,
@@ -91,7 +92,7 @@ def bench_start(library_dir: Path, work: Path, repeat: int) -> tuple[BenchResult
         "start; ours reads the library's text snapshot (written once per library change)",
     )
     memory = BenchResult(
-        name="REPL child memory after start",
+        name="REPL memory after start (PSS of its processes)",
         value=rss,
         baseline=text_mb,
         ratio=text_mb / rss,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rlm_desktop.textsafe import printable
 
 FORMATS = ("md", "html", "docx", "pdf")
 
@@ -46,12 +47,9 @@ class ExportRun:
 
 
 def visible(text: str) -> str:
-    """Control characters (from logs) written as ``\\xNN``, so every format and font shows them;
-    tabs and newlines are kept."""
-    return "".join(
-        char if char in "\t\n" or unicodedata.category(char) != "Cc" else f"\\x{ord(char):02x}"
-        for char in text
-    )
+    """Control and invisible format characters (from logs) written as escapes (``\\x1b``), so
+    every format and font shows them; tabs and newlines are kept."""
+    return printable(text, multiline=True)
 
 
 def location(citation: dict) -> str:
@@ -80,13 +78,14 @@ def citation_title(citation: dict) -> str:
 def document_name(citation: dict) -> str:
     """The cited document's file name (or a note that the quote was not found)."""
     path = citation.get("path")
-    return Path(path).name if path else (citation.get("document") or "—")
+    return printable(Path(path).name) if path else printable(citation.get("document") or "—")
 
 
 def details_line(run: ExportRun) -> str:
     """Models, mode, budget, usage and date of a run, as one sentence."""
     return (
-        f"Models: root {run.models.get('root')}, sub-calls {run.models.get('sub')}; "
+        f"Models: root {printable(str(run.models.get('root')))}, "
+        f"sub-calls {printable(str(run.models.get('sub')))}; "
         f"mode {run.mode}; budget: {budget_line(run)}; usage: {usage_line(run)}; "
         f"asked {run.created_at}; run {run.run_id}."
     )

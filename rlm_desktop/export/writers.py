@@ -16,6 +16,7 @@ from rlm_desktop.export.model import (
     trajectory_steps,
     visible,
 )
+from rlm_desktop.textsafe import printable
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _CSS = """
@@ -72,7 +73,7 @@ def to_markdown(runs: list[ExportRun], trajectory: bool = False) -> str:
             snippet = visible(c["snippet"])
             fence = _fence(snippet)
             mark = "verified" if c.get("verified") else "**UNVERIFIED**"
-            path = f"   Path: `{c['path']}`\n" if c.get("path") else ""
+            path = f"   Path: {_md_escape(printable(c['path']))}\n" if c.get("path") else ""
             parts.append(
                 f'<a id="{anchor}-cite-{c["n"]}"></a>\n'
                 f"{c['n']}. {_md_escape(citation_title(c))} — {mark}  \n{path}\n"
@@ -130,7 +131,7 @@ def to_html(runs: list[ExportRun], trajectory: bool = False) -> str:
                 f"<li id='{anchor}-cite-{c['n']}' value='{c['n']}'>"
                 f"<b>{html.escape(citation_title(c))}</b> — {mark}"
                 + (
-                    f"<br><span class='meta'>{html.escape(c['path'])}</span>"
+                    f"<br><span class='meta'>{html.escape(printable(c['path']))}</span>"
                     if c.get("path")
                     else ""
                 )
@@ -185,7 +186,7 @@ def to_docx(runs: list[ExportRun], path: Path, trajectory: bool = False) -> None
                 RGBColor(0x1B, 0x7A, 0x35) if c.get("verified") else (RGBColor(0xB0, 0x00, 0x20))
             )
             if c.get("path"):
-                document.add_paragraph(f"Path: {c['path']}")
+                document.add_paragraph(f"Path: {printable(c['path'])}")
             quote = document.add_paragraph(visible(c["snippet"]), style="Intense Quote")
             for r in quote.runs:
                 r.font.size = Pt(9)

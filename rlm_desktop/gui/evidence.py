@@ -20,6 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from rlm_desktop.gui.plain import tooltip
+from rlm_desktop.textsafe import printable
+
 PASSAGE_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -86,12 +89,13 @@ class EvidencePanel(QWidget):
             top = QTreeWidgetItem([f"Unverified citations ({len(unverified)})", ""])
             self.tree.addTopLevelItem(top)
             for c in unverified:
-                QTreeWidgetItem(top, [f'[{c["n"]}] ✗ "{c["snippet"][:80]}"', "not found"])
+                snippet = printable(" ".join(c["snippet"].split())[:80])
+                QTreeWidgetItem(top, [f'[{c["n"]}] ✗ "{snippet}"', "not found"])
             top.setExpanded(True)
         for path, records in by_doc.items():
             records.sort(key=lambda r: (r["via"] != "cited", r["start"]))
-            top = QTreeWidgetItem([f"{Path(path).name} ({len(records)})", ""])
-            top.setToolTip(0, path)
+            top = QTreeWidgetItem([f"{printable(Path(path).name)} ({len(records)})", ""])
+            top.setToolTip(0, tooltip(printable(path)))
             self.tree.addTopLevelItem(top)
             ranges = [(r["start"], r["end"]) for r in records]
             self.tree.setItemWidget(top, 1, CoverageStrip(lengths.get(path, 0), ranges))
@@ -101,7 +105,7 @@ class EvidencePanel(QWidget):
                     label = f"[{r['n']}] ✓ {label}"
                 item = QTreeWidgetItem(top, [label, r["via"]])
                 item.setData(0, PASSAGE_ROLE, r)
-                item.setToolTip(0, r.get("snippet", "")[:500])
+                item.setToolTip(0, tooltip(r.get("snippet", "")[:500]))
             top.setExpanded(True)
 
     def _activated(self, item: QTreeWidgetItem) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QApplication, QStyle
 
+from rlm_desktop.gui.plain import tooltip
 from rlm_desktop.store.library import Document
+from rlm_desktop.textsafe import printable
 
 _COLUMNS = ("Document", "Kind", "Pages", "Size", "Status")
 _ICONS = {
@@ -56,15 +58,15 @@ class DocumentsModel(QAbstractTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return (
-                Path(doc.path).name,
+                printable(Path(doc.path).name),
                 doc.kind,
                 "" if doc.pages is None else str(doc.pages),
                 _size(doc.chars),
                 _status(doc),
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            notes = doc.error or "\n".join(doc.warnings) or "no warnings"
-            return f"{doc.path}\n{doc.status}: {notes}"
+            notes = printable(doc.error) or "\n".join(map(printable, doc.warnings)) or "no warnings"
+            return tooltip(f"{printable(doc.path)}\n{doc.status}: {notes}")
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             style = QApplication.style()
             return style.standardIcon(_ICONS.get(doc.kind, QStyle.StandardPixmap.SP_FileIcon))
@@ -77,5 +79,5 @@ def _status(doc: Document) -> str:
     if doc.status == "warnings":
         return f"ok, {len(doc.warnings)} warning(s)"
     if doc.status in ("failed", "skipped"):
-        return f"{doc.status}: {doc.error}"
+        return f"{doc.status}: {printable(doc.error)}"
     return doc.status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,6 +27,7 @@ from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.gui.workers import TaskRunner
 from rlm_desktop.llm import keys
 from rlm_desktop.settings import Settings
+from rlm_desktop.textsafe import printable
 
 THEMES = ("system", "light", "dark")
 
@@ -86,6 +88,7 @@ class SettingsDialog(QDialog):
         )
         self.model_info = QLabel("")
         self.model_info.setWordWrap(True)
+        self.model_info.setTextFormat(Qt.TextFormat.PlainText)  # a model file names itself
         self.model_info.setMinimumHeight(40)
         self.model.combo.currentTextChanged.connect(self._describe_model)
         models = QFormLayout()
@@ -205,8 +208,8 @@ class SettingsDialog(QDialog):
         self.runner.run(
             "describe-model",
             read,
-            self.model_info.setText,
-            lambda message: self.model_info.setText(f"⚠ {message}"),
+            lambda summary: self.model_info.setText(printable(summary, multiline=True)),
+            lambda message: self.model_info.setText(f"⚠ {printable(message, multiline=True)}"),
         )
 
     def _check_isolation(self) -> None:

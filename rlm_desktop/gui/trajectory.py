@@ -9,6 +9,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from rlm_desktop.rlm.events import CodeRun, Notice, SubCallEnded, TurnStarted
+from rlm_desktop.textsafe import printable
 
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
 _LEXER = PythonLexer()
@@ -29,31 +30,36 @@ def event_html(event, index: int) -> str | None:
     if isinstance(event, CodeRun):
         parts = [code_html(event.code)]
         if event.stdout:
-            parts.append(f"<pre>{html.escape(event.stdout[:3000])}</pre>")
+            parts.append(f"<pre>{_text(event.stdout[:3000])}</pre>")
         if event.stderr:
-            parts.append(f"<pre style='color:#b00'>{html.escape(event.stderr[-2000:])}</pre>")
+            parts.append(f"<pre style='color:#b00'>{_text(event.stderr[-2000:])}</pre>")
         parts.append(
             f"<p><small>{event.error or 'ok'} · {event.duration_s:.2f} s · "
             f"{event.explored} passage(s) shown</small></p>"
         )
         return "".join(parts)
     if isinstance(event, SubCallEnded):
-        first = html.escape(event.prompts[0][:160]) if event.prompts else ""
+        first = _text(event.prompts[0][:160]) if event.prompts else ""
         return (
             f"<p><i>sub-call {event.kind_of_call} ×{len(event.prompts)}: "
             f"{event.prompt_tokens}+{event.completion_tokens} tokens, {event.seconds:.1f} s "
-            f"{html.escape(event.error)}</i> — “{first}…” "
+            f"{_text(event.error)}</i> — “{first}…” "
             f"<a href='subcall:{index}'>show prompts and answers</a></p>"
         )
     if isinstance(event, Notice):
-        return f"<p><b>note:</b> {html.escape(event.message)}</p>"
+        return f"<p><b>note:</b> {_text(event.message)}</p>"
     return None
 
 
+def _text(text: str) -> str:
+    """Library or model text as HTML: controls and bidi overrides shown, not obeyed."""
+    return html.escape(printable(text, multiline=True))
+
+
 def subcall_text(event: SubCallEnded) -> str:
-    """Every prompt and answer of a sub-call, in full."""
+    """Every prompt and answer of a sub-call, in full (controls shown as escapes)."""
     parts = []
     for i, prompt in enumerate(event.prompts):
         answer = event.responses[i] if i < len(event.responses) else event.error
         parts.append(f"--- prompt {i + 1} ---\n{prompt}\n--- answer {i + 1} ---\n{answer}\n")
-    return "\n".join(parts)
+    return printable("\n".join(parts), multiline=True)

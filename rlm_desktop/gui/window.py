@@ -51,6 +51,7 @@ from rlm_desktop.paths import data_dir, samples_dir
 from rlm_desktop.rlm.events import ModelText, SubCallEnded, SubCallStarted, TurnStarted
 from rlm_desktop.settings import load_settings, save_settings, settings_path
 from rlm_desktop.store import Library
+from rlm_desktop.textsafe import printable
 
 TITLE = "RLM Desktop"
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -198,6 +199,7 @@ class MainWindow(QMainWindow):
         ):
             controls.addWidget(widget)
         self.status = QLabel("Ready.")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # messages may quote file names
         self.status.setAccessibleName("Run status")
         self.answer = QTextBrowser()
         self.answer.setAccessibleName("Answer")
@@ -285,7 +287,7 @@ class MainWindow(QMainWindow):
         if self.settings.recent_libraries:
             self.library_menu.addSeparator()
         for folder in self.settings.recent_libraries:
-            action = QAction(folder, self)
+            action = QAction(printable(folder).replace("&", "&&"), self)
             action.triggered.connect(lambda _c=False, f=folder: self.open_library(Path(f)))
             self.library_menu.addAction(action)
 
@@ -297,7 +299,7 @@ class MainWindow(QMainWindow):
     def open_library(self, folder: Path) -> None:
         """Show another library (several can be kept; the recent ones are in the menu)."""
         self.library_dir = Path(folder)
-        self.setWindowTitle(f"{TITLE} — {self.library_dir}")
+        self.setWindowTitle(f"{TITLE} — {printable(str(self.library_dir))}")
         recent = [str(self.library_dir)] + [
             f for f in self.settings.recent_libraries if f != str(self.library_dir)
         ]
@@ -473,7 +475,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(event.done)
         percent = 100 * event.done // max(1, event.total)
         self.progress.setFormat(
-            f"{event.done} of {event.total} files ({percent}%) — {Path(event.path).name}"
+            f"{event.done} of {event.total} files ({percent}%) — {printable(Path(event.path).name)}"
         )
         # Documents appear in the table as they are stored (at most one refresh a second).
         if not self.refresh_timer.isActive():
@@ -638,7 +640,9 @@ class MainWindow(QMainWindow):
         self.status_timer.stop()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self.answer.setHtml(f"<p style='color:#b00'>{html.escape(message)}</p>")
+        self.answer.setHtml(
+            f"<p style='color:#b00'>{html.escape(printable(message, multiline=True))}</p>"
+        )
         self.status.setText("The run failed.")
 
     def show_run(self, answer, citations, explored, stop_reason, usage) -> None:
@@ -653,13 +657,17 @@ class MainWindow(QMainWindow):
             mark = "" if c["verified"] else " ✗ unverified"
             return f"<a href='cite:{n}'>[{n}]{mark}</a>"
 
-        body = _MARKER.sub(link, html.escape(answer)).replace("\n", "<br>")
+        def source(c: dict) -> str:
+            return printable(Path(c["path"]).name) if c.get("path") else "not in the library"
+
+        body = _MARKER.sub(link, html.escape(printable(answer, multiline=True)))
+        body = body.replace("\n", "<br>")
         items = "".join(
             f"<li><a href='cite:{c['n']}'>[{c['n']}]</a> "
             f"{'✓ verified' if c['verified'] else '<b>✗ unverified</b>'} — "
-            f"{html.escape(Path(c['path']).name if c.get('path') else 'not in the library')}"
+            f"{html.escape(source(c))}"
             f"{', p. ' + str(c['page']) if c.get('page') else ''}"
-            f"<br><q>{html.escape(c['snippet'])}</q></li>"
+            f"<br><q>{html.escape(printable(c['snippet'], multiline=True))}</q></li>"
             for c in citations
         )
         stopped = "" if stop_reason == "final" else f"<p><i>Stopped by: {stop_reason}</i></p>"
@@ -733,8 +741,10 @@ class MainWindow(QMainWindow):
 
     def _error(self, message: str) -> None:
         """Show a readable message without blocking the window (no traceback, no modal loop)."""
+        message = printable(message, multiline=True)
         self.status.setText(message)
         box = QMessageBox(QMessageBox.Icon.Warning, TITLE, message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 

@@ -25,6 +25,7 @@ from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.host import Sandbox, SandboxLimits
 from rlm_desktop.settings import Settings, load_settings
 from rlm_desktop.store.library import DB_FILENAME, Library
+from rlm_desktop.textsafe import printable
 
 MODES = ("rlm", "no-subcalls", "direct", "retrieval")
 
@@ -314,7 +315,7 @@ def _history(library: Library | None, conversation: str) -> list[dict]:
 def _overview(library: Library | None, context, chars: int) -> str:
     if library is not None:
         docs = library.documents(include_unreadable=False)
-        rows = [(d.path.rsplit("/", 1)[-1], d.kind, d.pages, d.chars) for d in docs]
+        rows = [(printable(d.path.rsplit("/", 1)[-1]), d.kind, d.pages, d.chars) for d in docs]
     else:
         pieces = [context] if isinstance(context, str) else list(context)
         rows = [(f"document {i}", "text", None, len(p)) for i, p in enumerate(pieces, 1)]

@@ -296,6 +296,8 @@ def install_audit_hook(writable: str) -> None:
     def inside(path: object) -> bool:
         if isinstance(path, int):
             return True  # an already-open descriptor
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return False
         try:
             full = os.path.realpath(os.fsdecode(path))
         except (TypeError, ValueError):

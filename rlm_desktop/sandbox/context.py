@@ -72,7 +72,7 @@ class GrepMatch:
 
     def __str__(self) -> str:
         where = f"p.{self.page} " if self.page is not None else ""
-        return f"{self.document}:{where}line {self.line}: {self.text}"
+        return f"{printable(self.document)}:{where}line {self.line}: {self.text}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class SearchResult:
 
     def __str__(self) -> str:
         where = f"p.{self.page} " if self.page is not None else ""
-        return f"[{self.document} {where}lines {self.line_start}-{self.line_end}] {self.text}"
+        name = printable(self.document)
+        return f"[{name} {where}lines {self.line_start}-{self.line_end}] {self.text}"
 
 
 class _Passages:

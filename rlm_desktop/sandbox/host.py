@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from rlm_desktop import launch
 from rlm_desktop.errors import RlmDesktopError
@@ -129,7 +130,7 @@ class Sandbox:
             raise ValueError("give either a library folder or a context value")
         self.library_db = None if library is None else Path(library).resolve() / DB_FILENAME
         if self.library_db is not None and not self.library_db.exists():
-            raise SandboxError(f"no library at {Path(library).resolve()}")
+            raise SandboxError(f"no library at {self.library_db.parent}")
         self.context = context
         self.limits = limits or SandboxLimits()
         self.on_subcall = on_subcall or _no_models
@@ -140,7 +141,7 @@ class Sandbox:
         self._process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._tmp: str | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._lost = False
         self._cell = 0
@@ -158,7 +159,20 @@ class Sandbox:
     @property
     def pid(self) -> int | None:
         """The child's process id while it runs."""
-        return self._process.pid if self.alive else None
+        return self._process.pid if self._process is not None and self.alive else None
+
+    def process_ids(self) -> list[int]:
+        """The REPL's processes as the app sees them: the one it started and all below it."""
+        found, queue = [], [self.pid] if self.pid is not None else []
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+                    queue.extend(int(child) for child in handle.read().split())
+            except OSError:
+                continue
+        return found
 
     @property
     def alive(self) -> bool:
@@ -232,10 +246,12 @@ class Sandbox:
             reason = self._death_reason()
             self._kill()
             raise SandboxError(f"the REPL process failed to start: {reason or exc}") from exc
-        isolation = ready.get("isolation") if isinstance(ready.get("isolation"), dict) else {}
+        isolation = ready.get("isolation")
         known = Isolation.__dataclass_fields__
-        self.isolation = Isolation(**{k: v for k, v in isolation.items() if k in known})
-        self.context_chars = ready.get("chars") if isinstance(ready.get("chars"), int) else 0
+        fields_sent = isolation.items() if isinstance(isolation, dict) else []
+        self.isolation = Isolation(**{k: v for k, v in fields_sent if k in known})
+        chars = ready.get("chars")
+        self.context_chars = chars if isinstance(chars, int) else 0
         return self.isolation
 
     def _child_env(self) -> dict[str, str]:
@@ -255,7 +271,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the child and remove its temporary folder."""
-        if self.alive and self._sock is not None:
+        if self._process is not None and self.alive and self._sock is not None:
             try:
                 protocol.send(self._sock, {"type": "shutdown"})
                 self._process.wait(timeout=2)
@@ -442,8 +458,8 @@ class Sandbox:
         final = message.get("final")
         if final is not None and not (isinstance(final, str) and calls_final(code)):
             raise protocol.ProtocolError("a final answer from a cell that does not call FINAL")
-        changed = message.get("changed") if isinstance(message.get("changed"), list) else []
-        cited = message.get("citations") if isinstance(message.get("citations"), list) else []
+        changed = _list(message.get("changed"))
+        cited = _list(message.get("citations"))
         duration = message.get("duration")
         limit = self.limits.output_chars
         return CellResult(
@@ -491,6 +507,10 @@ def explain_exit(code: int, stderr_tail: str, limits: SandboxLimits) -> str:
     if stderr_tail and stderr_tail not in why:
         why += f" — {stderr_tail}"
     return why
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def calls_final(code: str) -> bool:
