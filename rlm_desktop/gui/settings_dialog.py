@@ -153,11 +153,16 @@ class SettingsDialog(QDialog):
         self.cell_timeout.setValue(s.cell_timeout_s)
         self.cell_timeout.setToolTip("Seconds a REPL cell may run")
         self.sandbox_memory = _spin(128, 1_048_576, s.sandbox_memory_mb, "REPL memory limit (MB)")
+        self.sandbox_disk = _spin(
+            16, 1_048_576, s.sandbox_disk_mb, "MB one REPL may write in all (its private folder)"
+        )
         self.isolation = QLabel("checking…")
+        self.isolation.setTextFormat(Qt.TextFormat.PlainText)
         self.isolation.setWordWrap(True)
         sandbox = QFormLayout()
         sandbox.addRow("Cell timeout (s)", self.cell_timeout)
         sandbox.addRow("Memory (MB)", self.sandbox_memory)
+        sandbox.addRow("Disk (MB)", self.sandbox_disk)
         sandbox.addRow("Isolation", self.isolation)
 
         self.theme = QComboBox()
@@ -217,7 +222,8 @@ class SettingsDialog(QDialog):
             from rlm_desktop.sandbox.host import Sandbox
 
             with Sandbox(context="") as box:
-                return box.isolation.summary()
+                assert box.isolation is not None
+                return box.isolation.describe()
 
         self.runner.run("isolation", probe, self.isolation.setText, self.isolation.setText)
 
@@ -257,6 +263,7 @@ class SettingsDialog(QDialog):
             max_seconds=self.max_seconds.value(),
             cell_timeout_s=self.cell_timeout.value(),
             sandbox_memory_mb=self.sandbox_memory.value(),
+            sandbox_disk_mb=self.sandbox_disk.value(),
             theme=self.theme.currentText(),
         )
         if model not in ("demo", ""):

@@ -126,6 +126,13 @@ class Isolation:
             ("audit hook", self.audit_hook, "friendly messages; no containment depends on it"),
         ]
 
+    def describe(self) -> str:
+        """The level and each layer marked in force (✓) or missing (✗); then any notes."""
+        marks = [f"{'✓' if on else '✗'} {name}" for name, on, _ in self.layers()]
+        lines = [f"{self.level}: " + " · ".join(marks)]
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
     def to_json(self) -> dict:
         """A JSON-safe dict."""
         return asdict(self)
