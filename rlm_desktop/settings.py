@@ -8,6 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from rlm_desktop.ingest.model import IngestLimits
 from rlm_desktop.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,12 @@ class Settings:
     max_seconds: float = 600.0
     cell_timeout_s: float = 60.0
     sandbox_memory_mb: int = 2048
+    sandbox_disk_mb: int = 512  # everything one REPL may write, together
     theme: str = "system"  # system, light or dark
     watch_folders: bool = False
+    # A Word file is a ZIP archive: one whose parts unpack past these is refused (bomb guard).
+    docx_max_part_mb: int = IngestLimits.docx_max_part_mb
+    docx_max_ratio: int = IngestLimits.docx_max_ratio
     recent_libraries: list[str] = field(default_factory=list)
 
     def budget(self):
@@ -59,7 +64,15 @@ class Settings:
         """The REPL limits these settings describe."""
         from rlm_desktop.sandbox.host import SandboxLimits
 
-        return SandboxLimits(timeout_s=self.cell_timeout_s, memory_mb=self.sandbox_memory_mb)
+        return SandboxLimits(
+            timeout_s=self.cell_timeout_s,
+            memory_mb=self.sandbox_memory_mb,
+            disk_mb=self.sandbox_disk_mb,
+        )
+
+    def ingest_limits(self) -> IngestLimits:
+        """What reading one file may cost before it is refused."""
+        return IngestLimits(self.docx_max_part_mb, self.docx_max_ratio)
 
     def remember_model(self, spec: str) -> None:
         """Put a model spec first in the recent list."""

@@ -23,9 +23,14 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
         assert lib.path == (tmp_path / "lib" / "library.db").resolve()
         assert lib.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         applied = [r[0] for r in lib.db.execute("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["001_documents_passages_fts", "002_library_revision", "003_runs"]
+        assert applied == [
+            "001_documents_passages_fts",
+            "002_library_revision",
+            "003_runs",
+            "004_incremental_vacuum",
+        ]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 3
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 4
 
 
 def test_the_revision_changes_with_the_readable_documents_only(library):

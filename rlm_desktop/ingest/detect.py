@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,14 @@ from rlm_desktop.ingest.model import ExtractionError
 SNIFF_BYTES = 8192
 TEXT_SUFFIXES = frozenset({".log", ".txt", ".md", ".csv", ".json", ".out", ".err"})
 
+# Opening a named pipe for reading would wait for a writer; with this flag it cannot.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -53,6 +63,14 @@ class FileKind:
     compressed: bool = False
 
 
+def not_regular_reason(mode: int) -> str | None:
+    """Why a file with this ``st_mode`` is no document (a pipe, a device), or None."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    what = next((name for test, name in _SPECIAL_FILES if test(mode)), "a special file")
+    return f"not a regular file: {what}"
+
+
 def looks_binary(sample: bytes) -> bool:
     """True when a byte sample is not text in any encoding we read."""
     if sample.startswith(_BOMS):
@@ -65,11 +83,7 @@ def looks_binary(sample: bytes) -> bool:
 
 def detect(path: Path) -> FileKind:
     """Classify a file, raising ExtractionError(status='skipped') when it is not for us."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
-    except OSError as exc:
-        raise ExtractionError(f"cannot read the file: {exc.strerror or exc}") from exc
+    head = _read_head(path)
     suffix = path.suffix.lower()
     if not head:
         raise ExtractionError("empty file (0 bytes)", status="skipped")
@@ -94,6 +108,29 @@ def detect(path: Path) -> FileKind:
     if looks_binary(head):
         raise ExtractionError("binary file (not text): skipped", status="skipped")
     return FileKind("text")
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of a file; a pipe or a device is refused without being opened.
+
+    Opening a device can have effects of its own and reading a named pipe blocks, so the
+    type is checked before opening; the non-blocking open and the second check close the
+    window in which the path could be swapped for one.
+    """
+    try:
+        _refuse_special(os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            _refuse_special(os.fstat(fd).st_mode)
+            return handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ExtractionError(f"cannot read the file: {exc.strerror or exc}") from exc
+
+
+def _refuse_special(mode: int) -> None:
+    reason = not_regular_reason(mode)
+    if reason:
+        raise ExtractionError(reason, status="skipped")
 
 
 def _is_docx(path: Path) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.detect import detect
-from rlm_desktop.ingest.model import Extraction, ExtractionError, Passage
+from rlm_desktop.ingest.model import Extraction, ExtractionError, IngestLimits, Passage
 from rlm_desktop.ingest.pdf import extract_pdf
 from rlm_desktop.ingest.text import extract_text
 from rlm_desktop.ingest.word import extract_word
@@ -28,13 +28,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_document(path: Path) -> Extraction:
+def open_document(path: Path, limits: IngestLimits | None = None) -> Extraction:
     """Detect and extract a file; text files come back with lazily read blocks."""
     kind = detect(path)
     if kind.kind == "pdf":
         return extract_pdf(path)
     if kind.kind == "docx":
-        return extract_word(path)
+        return extract_word(path, limits)
     return extract_text(path, compressed=kind.compressed)
 
 
@@ -54,18 +54,23 @@ class ExtractedFile:
     reason: str = ""
 
 
-def extract_file(path: str) -> ExtractedFile:
-    """Read one file fully (worker-process entry point); never raises for a bad file."""
+def extract_file(path: str, limits: IngestLimits | None = None) -> ExtractedFile:
+    """Read one file fully (worker-process entry point); never raises for a bad file.
+
+    The file's kind is settled from its first bytes before it is hashed, so a file that
+    is skipped (a huge binary one) or refused costs milliseconds, not a read of every byte.
+    """
     source = Path(path)
+    sha256 = None
     try:
+        extraction = open_document(source, limits)
         sha256 = file_sha256(source)
-    except OSError as exc:
-        return ExtractedFile(path, None, status="failed", reason=f"cannot read: {exc.strerror}")
-    try:
-        extraction = open_document(source)
         passages = list(chunk_blocks(extraction.blocks))
     except ExtractionError as exc:
         return ExtractedFile(path, sha256, status=exc.status, reason=exc.message)
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or exc}"
+        return ExtractedFile(path, sha256, status="failed", reason=reason)
     except MemoryError:
         return ExtractedFile(path, sha256, status="failed", reason="too large to read in memory")
     except Exception as exc:  # a parser bug on hostile input must not stop the batch

@@ -20,6 +20,17 @@ class ExtractionError(RlmDesktopError):
 
 
 @dataclass(frozen=True)
+class IngestLimits:
+    """What reading one file may cost before it is refused; the user's settings hold them.
+
+    The two bound how far a Word file (a ZIP archive) may unpack: see ``unzip``.
+    """
+
+    docx_max_part_mb: int = 64
+    docx_max_ratio: int = 100
+
+
+@dataclass(frozen=True)
 class Block:
     """A run of extracted text; a document's blocks concatenate into its exact text.
 

@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -15,16 +15,18 @@ from pathlib import Path
 
 from rlm_desktop.errors import UsageError
 from rlm_desktop.ingest.chunking import chunk_blocks
-from rlm_desktop.ingest.detect import detect
+from rlm_desktop.ingest.detect import FileKind, detect, not_regular_reason
 from rlm_desktop.ingest.extract import ExtractedFile, extract_file, file_sha256, open_document
-from rlm_desktop.ingest.model import EXTRACTOR_VERSION, ExtractionError
+from rlm_desktop.ingest.model import EXTRACTOR_VERSION, ExtractionError, IngestLimits, Passage
 from rlm_desktop.ingest.scanner import is_under, scan
+from rlm_desktop.settings import load_settings
 from rlm_desktop.store.library import Document, DocumentMeta, Library
 
 log = logging.getLogger(__name__)
 
-# Text files above this size are streamed by the writer itself instead of being read
-# whole in a worker, so memory stays bounded whatever the size of a log.
+# Text files above this size, and every compressed one (its size says nothing of what it
+# holds), are streamed by the writer itself instead of being read whole in a worker, so
+# memory stays bounded whatever the size of a log.
 STREAM_BYTES = 16 * 1024 * 1024
 STATUSES = ("added", "updated", "unchanged", "removed", "failed", "skipped")
 
@@ -80,6 +82,11 @@ class _Job:
     size: int
     mtime_ns: int
     previous: Document | None
+    kind: FileKind
+
+    @property
+    def streamed(self) -> bool:
+        return self.kind.kind == "text" and (self.kind.compressed or self.size > STREAM_BYTES)
 
     @property
     def new_status(self) -> str:
@@ -95,8 +102,10 @@ class _Run:
         total: int,
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        limits: IngestLimits,
     ) -> None:
         self.library = library
+        self.limits = limits
         self.report = IngestReport()
         self.total = total
         self.on_progress = on_progress
@@ -118,15 +127,20 @@ def ingest(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     workers: int | None = None,
+    limits: IngestLimits | None = None,
 ) -> IngestReport:
-    """Ingest files and folders (recursively); unchanged files are skipped quickly."""
+    """Ingest files and folders (recursively); unchanged files are skipped quickly.
+
+    ``limits`` default to the user's settings. A pipe or a device named here is reported
+    as skipped, with the reason; inside folders such entries are passed over.
+    """
     roots = [Path(p).expanduser().absolute() for p in paths]
     missing = [str(r) for r in roots if not r.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     roots = [r.resolve() for r in roots]
-    library.add_sources(str(r) for r in roots)
-    return _ingest_roots(library, roots, on_progress, cancel, workers)
+    library.add_sources(str(r) for r in roots if r.is_dir() or r.is_file())
+    return _ingest_roots(library, roots, on_progress, cancel, workers, limits)
 
 
 def rescan(
@@ -135,10 +149,11 @@ def rescan(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     workers: int | None = None,
+    limits: IngestLimits | None = None,
 ) -> IngestReport:
     """Ingest again every file and folder ever added; vanished ones are removed."""
     roots = [Path(p) for p in library.sources()]
-    return _ingest_roots(library, roots, on_progress, cancel, workers)
+    return _ingest_roots(library, roots, on_progress, cancel, workers, limits)
 
 
 def remove(library: Library, paths: Iterable[str | Path]) -> IngestReport:
@@ -159,16 +174,22 @@ def _ingest_roots(
     on_progress: ProgressCallback | None,
     cancel: threading.Event | None,
     workers: int | None,
+    limits: IngestLimits | None,
 ) -> IngestReport:
     library.discard_incomplete()
-    files = list(scan(r for r in roots if r.exists()))
-    run = _Run(library, len(files), on_progress, cancel)
+    present = [r for r in roots if r.exists()]
+    special = {r: reason for r in present if (reason := _not_regular(r))}
+    files = list(scan(r for r in present if r not in special))
+    limits = limits or load_settings().ingest_limits()
+    run = _Run(library, len(files) + len(special), on_progress, cancel, limits)
+    for root, reason in special.items():
+        run.record(str(root), "skipped", reason)
     known = {doc.path: doc for doc in library.documents()}
     jobs = _plan(run, files, known)
     # A folder that is missing as a whole (an unplugged drive) keeps its documents.
-    _remove_vanished(run, [r for r in roots if r.exists()], known)
-    streamed = [j for j in jobs if j.size > STREAM_BYTES and _is_text(j.path)]
-    pooled = [j for j in jobs if j not in streamed]
+    _remove_vanished(run, present, known)
+    streamed = [j for j in jobs if j.streamed]
+    pooled = [j for j in jobs if not j.streamed]
     _extract_pooled(run, pooled, workers)
     for job in streamed:
         if run.cancel.is_set():
@@ -181,8 +202,19 @@ def _ingest_roots(
     return run.report
 
 
+def _not_regular(root: Path) -> str | None:
+    try:
+        return not_regular_reason(root.stat().st_mode)
+    except OSError:
+        return None  # the scan reports what it cannot read
+
+
 def _plan(run: _Run, files: list[Path], known: dict[str, Document]) -> list[_Job]:
-    """Record unchanged files; return the files that must be (re)extracted."""
+    """Record unchanged files and files that are not for us; return those to extract.
+
+    A file's kind is decided from its first bytes here, before anything hashes or reads it
+    whole, so a huge binary file is skipped in milliseconds.
+    """
     jobs = []
     for path in files:
         try:
@@ -196,7 +228,13 @@ def _plan(run: _Run, files: list[Path], known: dict[str, Document]) -> list[_Job
                 run.library.touch(previous.id, info.st_mtime_ns)
             run.record(str(path), "unchanged")
             continue
-        jobs.append(_Job(path, info.st_size, info.st_mtime_ns, previous))
+        job = _Job(path, info.st_size, info.st_mtime_ns, previous, FileKind("unknown"))
+        try:
+            job.kind = detect(path)
+        except ExtractionError as exc:
+            _record_unreadable(run, job, exc.status, exc.message)
+            continue
+        jobs.append(job)
     return jobs
 
 
@@ -205,8 +243,10 @@ def _unchanged(doc: Document, path: Path, size: int, mtime_ns: int) -> bool:
         return False
     if doc.mtime_ns == mtime_ns:
         return True
+    if not doc.searchable or doc.sha256 is None:
+        return False  # no text kept: its first bytes are cheaper to read again than a hash
     try:
-        return doc.sha256 is not None and file_sha256(path) == doc.sha256
+        return file_sha256(path) == doc.sha256
     except OSError:
         return False
 
@@ -222,13 +262,6 @@ def _remove_vanished(run: _Run, roots: list[Path], known: dict[str, Document]) -
         run.record(doc.path, "removed")
 
 
-def _is_text(path: Path) -> bool:
-    try:
-        return detect(path).kind == "text"
-    except ExtractionError:
-        return False
-
-
 def _meta(job: _Job, sha256: str | None, kind: str, title: str) -> DocumentMeta:
     return DocumentMeta(
         path=str(job.path),
@@ -241,12 +274,19 @@ def _meta(job: _Job, sha256: str | None, kind: str, title: str) -> DocumentMeta:
     )
 
 
+def _record_unreadable(
+    run: _Run, job: _Job, status: str, reason: str, sha256: str | None = None
+) -> None:
+    meta = _meta(job, sha256, job.kind.kind, "")
+    run.library.record_unreadable(meta, status, reason)
+    run.record(str(job.path), status, reason)
+
+
 def _write_extracted(run: _Run, job: _Job, result: ExtractedFile) -> None:
-    meta = _meta(job, result.sha256, result.kind, result.title)
     if result.status != "ok":
-        run.library.record_unreadable(meta, result.status, result.reason)
-        run.record(result.path, result.status, result.reason)
+        _record_unreadable(run, job, result.status, result.reason, result.sha256)
         return
+    meta = _meta(job, result.sha256, result.kind, result.title)
     meta.pages, meta.encoding, meta.warnings = result.pages, result.encoding, result.warnings
     run.library.write_document(meta, result.passages)
     run.record(result.path, job.new_status, "; ".join(result.warnings), result.warnings)
@@ -257,7 +297,7 @@ def _extract_pooled(run: _Run, jobs: list[_Job], workers: int | None) -> None:
     if len(jobs) <= 1:
         for job in jobs:
             if not run.cancel.is_set():
-                _write_extracted(run, job, extract_file(str(job.path)))
+                _write_extracted(run, job, extract_file(str(job.path), run.limits))
         return
     workers = workers or min(len(jobs), os.cpu_count() or 1, 8)
     queue = deque(jobs)
@@ -266,7 +306,7 @@ def _extract_pooled(run: _Run, jobs: list[_Job], workers: int | None) -> None:
         # A worker died (a parser crash, or the OS killed it): the files it may have been
         # reading are retried one per process, so only the guilty file fails.
         for job in suspects:
-            _write_extracted(run, job, _extract_alone(job))
+            _write_extracted(run, job, _extract_alone(job, run.limits))
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
@@ -283,7 +323,7 @@ def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
                 # A small window in flight, so finished texts never pile up in memory.
                 while queue and len(pending) < workers * 2 and not run.cancel.is_set():
                     # Submit before popping: submit() raises if the pool just broke.
-                    future = pool.submit(extract_file, str(queue[0].path))
+                    future = pool.submit(extract_file, str(queue[0].path), run.limits)
                     pending[future] = queue.popleft()
                 if not pending:
                     return []
@@ -304,33 +344,47 @@ def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
                 future.cancel()
 
 
-def _extract_alone(job: _Job) -> ExtractedFile:
+def _extract_alone(job: _Job, limits: IngestLimits) -> ExtractedFile:
     with _new_pool(1) as pool:
         try:
-            return pool.submit(extract_file, str(job.path)).result()
+            return pool.submit(extract_file, str(job.path), limits).result()
         except BrokenProcessPool:
             return ExtractedFile(
                 str(job.path), None, status="failed", reason="the file crashed the reader"
             )
 
 
+class _Cancelled(Exception):
+    """The user cancelled while a streamed file was being written."""
+
+
+def _unless_cancelled(passages: Iterable[Passage], cancel: threading.Event) -> Iterator[Passage]:
+    for passage in passages:
+        if cancel.is_set():
+            raise _Cancelled
+        yield passage
+
+
 def _stream(run: _Run, job: _Job) -> None:
-    """Read a large text file in the writer, passage by passage, in bounded memory."""
+    """Read a large or compressed text file in the writer, passage by passage, in bounded
+    memory; a cancel stops it mid-file and leaves any older version in place."""
     path = str(job.path)
     try:
-        sha256 = file_sha256(job.path)
-        extraction = open_document(job.path)
-        meta = _meta(job, sha256, extraction.kind, extraction.title)
+        extraction = open_document(job.path, run.limits)
+        meta = _meta(job, file_sha256(job.path), extraction.kind, extraction.title)
         meta.encoding = extraction.encoding
         # The list is shared: warnings found while streaming are stored at the end.
         meta.warnings = extraction.warnings
-        run.library.write_document(meta, chunk_blocks(extraction.blocks))
+        passages = _unless_cancelled(chunk_blocks(extraction.blocks), run.cancel)
+        run.library.write_document(meta, passages)
+    except _Cancelled:
+        run.report.cancelled = True
+        run.record(path, "skipped", "cancelled while it was read")
+        return
     except ExtractionError as exc:
-        run.library.record_unreadable(_meta(job, None, "text", ""), exc.status, exc.message)
-        run.record(path, exc.status, exc.message)
+        _record_unreadable(run, job, exc.status, exc.message)
         return
     except OSError as exc:
-        run.library.record_unreadable(_meta(job, None, "text", ""), "failed", str(exc))
-        run.record(path, "failed", f"cannot read: {exc.strerror}")
+        _record_unreadable(run, job, "failed", f"cannot read: {exc.strerror or exc}")
         return
     run.record(path, job.new_status, "; ".join(meta.warnings), meta.warnings)

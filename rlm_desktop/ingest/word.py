@@ -12,13 +12,13 @@ import logging
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import docx
-from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.ns import qn
 
-from rlm_desktop.ingest.model import Block, Extraction, ExtractionError, clean_text
+from rlm_desktop.ingest.model import Block, Extraction, ExtractionError, IngestLimits, clean_text
+from rlm_desktop.ingest.unzip import check_expansion
 
 log = logging.getLogger(__name__)
 
@@ -44,38 +44,47 @@ _RUN_TEXT = {
 }
 
 
-def extract_word(path: Path) -> Extraction:
+def extract_word(path: Path, limits: IngestLimits | None = None) -> Extraction:
     """Extract a .docx; line n of the text is the n-th paragraph or table row."""
     try:
         with open(path, "rb") as handle:
-            magic = handle.read(8)
+            lines, title = _read_package(handle, path, limits or IngestLimits())
     except OSError as exc:
         raise ExtractionError(f"cannot read: {exc.strerror or exc}") from exc
-    if magic == _OLE_MAGIC:
-        raise ExtractionError(
-            "password-protected or legacy-format Word file: save it as an unprotected .docx"
-        )
-    try:
-        document = docx.Document(str(path))
-        body = document.element.body
-        lines = list(_block_lines(body)) if body is not None else []
-        lines.extend(_header_footer_lines(document))
-        title = " ".join((document.core_properties.title or "").split())
-    except PackageNotFoundError as exc:  # python-docx's word for "not a zip file"
-        raise ExtractionError("corrupt or truncated Word file: not a valid zip package") from exc
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, EOFError) as exc:
-        raise ExtractionError(f"corrupt or truncated Word file: {_short(exc)}") from exc
-    except MemoryError:
-        raise
-    except Exception as exc:  # python-docx and lxml raise many types on damaged files
-        log.debug("python-docx failed on %s", path, exc_info=True)
-        raise ExtractionError(f"corrupt or truncated Word file: {_short(exc)}") from exc
     extraction = Extraction(kind="docx", title=clean_text(title) or path.name, blocks=[])
     if lines:
         extraction.blocks = [Block(clean_text("\n".join(lines) + "\n"))]
     else:
         extraction.warnings.append("document has no text")
     return extraction
+
+
+def _read_package(handle: BinaryIO, path: Path, limits: IngestLimits) -> tuple[list[str], str]:
+    """The document's lines and title. Every part is first unpacked through a counting
+    stream (see ``unzip``), so a compression bomb is refused before python-docx reads any
+    part whole; one handle serves the check and the parse, so both see the same bytes."""
+    if handle.read(8) == _OLE_MAGIC:
+        raise ExtractionError(
+            "password-protected or legacy-format Word file: save it as an unprotected .docx"
+        )
+    if not zipfile.is_zipfile(handle):
+        raise ExtractionError("corrupt or truncated Word file: not a valid zip package")
+    try:
+        check_expansion(handle, limits)
+        handle.seek(0)
+        document = docx.Document(handle)
+        body = document.element.body
+        lines = list(_block_lines(body)) if body is not None else []
+        lines.extend(_header_footer_lines(document))
+        title = " ".join((document.core_properties.title or "").split())
+    except (ExtractionError, MemoryError):
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, EOFError) as exc:
+        raise ExtractionError(f"corrupt or truncated Word file: {_short(exc)}") from exc
+    except Exception as exc:  # python-docx, lxml and zipfile raise many types on damaged files
+        log.debug("python-docx failed on %s", path, exc_info=True)
+        raise ExtractionError(f"corrupt or truncated Word file: {_short(exc)}") from exc
+    return lines, title
 
 
 def _short(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.ingest.model import Passage
-from rlm_desktop.store.schema import migrations
+from rlm_desktop.store.schema import INCREMENTAL, migrations
 from rlm_desktop.store.search import SearchHit, search_passages
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ DB_FILENAME = "library.db"
 # log never sits in one giant transaction (the WAL stays small).
 _COMMIT_CHARS = 32 * 1024 * 1024
 _INSERT_BATCH = 500
+# The WAL left on disk after a checkpoint is cut back to this size.
+_WAL_KEEP_BYTES = 32 * 1024 * 1024
 _FINISHED = ("ok", "warnings")
 
 
@@ -111,14 +113,25 @@ class Library:
 
     def _migrate(self) -> None:
         """Apply pending migrations holding SQLite's write lock, so that several threads or
-        processes opening a new library at once cannot run the same migration twice."""
+        processes opening a new library at once cannot run the same migration twice.
+
+        Migrations that cannot run in a transaction (VACUUM) are idempotent and run last,
+        after the lock; if one fails (another process busy, a full disk) the library works
+        as it is and the next open tries again.
+        """
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            migrations.apply(self.db)  # each migration nests as a savepoint
+            unlocked = [m.name for m in migrations.pending(self.db) if not m.transactional]
+            migrations.apply(self.db, stop_before=unlocked)  # each nests as a savepoint
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        if unlocked:
+            try:
+                migrations.apply(self.db)
+            except sqlite3.DatabaseError as exc:
+                log.warning("could not finish upgrading the library, will retry: %s", exc)
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
@@ -129,7 +142,12 @@ class Library:
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # A new file: set before the journal mode, or it has no effect (migration
+                # 004 converts older libraries). On an existing file it would write.
+                conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
             # WAL + NORMAL: every commit is atomic; a power cut may lose the last commits
             # but never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -271,7 +289,8 @@ class Library:
         if ids:
             log.info("discarding %d interrupted document(s)", len(ids))
             with self.db.atomic():
-                self._delete_ids(ids)
+                removed = self._delete_ids(ids)
+            self._reclaim(removed)
         return len(ids)
 
     def write_document(self, meta: DocumentMeta, passages: Iterable[Passage]) -> Document:
@@ -279,7 +298,8 @@ class Library:
 
         Passages are written under a provisional row in slices; only the last transaction
         swaps the new version in, so readers never see a half-written document and an
-        interruption leaves the previous version intact.
+        interruption leaves the previous version intact, and the space the failed write
+        took is given back to the file system.
         """
         with self.db.atomic():
             doc_id = self._insert_document(meta, status="ingesting")
@@ -318,7 +338,8 @@ class Library:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             with self.db.atomic():
-                self._delete_ids([doc_id])
+                removed = self._delete_ids([doc_id])
+            self._reclaim(removed)
             raise
         status = "warnings" if meta.warnings else "ok"
         with self.db.atomic():
@@ -351,9 +372,37 @@ class Library:
             self._conn.execute("UPDATE documents SET mtime_ns = ? WHERE id = ?", (mtime_ns, doc_id))
 
     def remove_documents(self, doc_ids: Iterable[int]) -> None:
-        """Delete documents and their passages."""
-        with self.db.atomic():
-            self._delete_ids(list(doc_ids))
+        """Delete documents and their passages, giving their space back."""
+        ids = list(doc_ids)
+        if ids:
+            with self.db.atomic():
+                removed = self._delete_ids(ids)
+            self._reclaim(removed)
+
+    def _reclaim(self, removed_chars: int) -> None:
+        """Give the space of deleted text back to the file system and empty the WAL.
+
+        Each step costs in proportion to what was deleted, not to the whole library. The
+        full-text index drops deleted entries only when its segments are merged, which
+        costs as much as the whole index: that is done when the deleted text is at least
+        a quarter of what is left. Free pages are given back one by one, unless they
+        outnumber the pages in use: then rewriting the live ones (VACUUM) is quicker.
+        """
+        try:
+            left = self._conn.execute(
+                "SELECT coalesce(sum(chars), 0) FROM documents WHERE status IN ('ok','warnings')"
+            ).fetchone()[0]
+            if removed_chars and removed_chars * 4 >= left:
+                self._conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if free * 2 >= self._conn.execute("PRAGMA page_count").fetchone()[0]:
+                self._conn.execute("VACUUM")
+            else:
+                # executescript() steps the pragma to its end; execute() frees one page.
+                self._conn.executescript("PRAGMA incremental_vacuum;")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("could not give free space back to the file system: %s", exc)
 
     def _insert_document(self, meta: DocumentMeta, *, status: str, error: str = "") -> int:
         cursor = self._conn.execute(
@@ -395,12 +444,20 @@ class Library:
         ]
         self._delete_ids(ids)
 
-    def _delete_ids(self, ids: list[int]) -> None:
+    def _delete_ids(self, ids: list[int]) -> int:
+        """Delete documents and their passages; return how many characters of text went."""
+        removed = 0
         for doc_id in ids:
+            last = self._conn.execute(
+                'SELECT "end" FROM passages WHERE doc_id = ? ORDER BY ordinal DESC LIMIT 1',
+                (doc_id,),
+            ).fetchone()
+            removed += last[0] if last else 0
             # Explicit delete so the FTS trigger sees each passage (cascade would too,
             # but only with foreign keys on; this does not depend on that pragma).
             self._conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return removed
 
 
 def _run(row: sqlite3.Row) -> dict:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlite_utils import Database, Migrations
 
+log = logging.getLogger(__name__)
+
 migrations = Migrations("rlm_desktop.library")
+
+INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages go back to the file system on request
 
 _INITIAL = [
     """
@@ -113,3 +119,15 @@ def _runs(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX runs_conversation ON runs(conversation, id)")
+
+
+@migrations(name="004_incremental_vacuum", transactional=False)
+def _incremental_vacuum(db: Database) -> None:
+    # A failed or removed document must not leave its pages behind (a bomb can leave a
+    # gigabyte). New libraries are created in this mode; an older one is rewritten once,
+    # which VACUUM cannot do inside a transaction. Running it twice is harmless.
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != INCREMENTAL:
+        log.info("rewriting the library once so that freed space can be given back")
+        db.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
