@@ -21,13 +21,13 @@ fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# --- system packages: a compiler for llama.cpp, the libraries Qt needs, Xvfb, and a
-# checker for the desktop entry -------------------------------------------------------
+# --- system packages: a compiler for llama.cpp, the libraries Qt needs, Xvfb, libseccomp
+# for the sandbox's system-call filter, and a checker for the desktop entry ------------
 packages=(build-essential cmake libegl1 libgl1 libopengl0 libxkbcommon0 libxkbcommon-x11-0
           libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0
           libxcb-xkb1 libxcb-shape0 libxcb-randr0
           libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-cursor0 libnss3 xvfb xauth
-          desktop-file-utils)
+          desktop-file-utils libseccomp2)
 "$PYTHON" -m venv --help >/dev/null 2>&1 || packages+=(python3-venv python3-dev)
 missing=()
 for package in "${packages[@]}"; do
