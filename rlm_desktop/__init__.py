@@ -1,6 +1,8 @@
 """RLM Desktop: ask hard questions of your own documents, offline."""
 
-__version__ = "0.1.0"
+from rlm_desktop.version import __version__
+
+__all__ = ["RLM", "__version__"]
 
 
 def __getattr__(name: str):

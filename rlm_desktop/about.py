@@ -18,8 +18,8 @@ import sysconfig
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rlm_desktop import __version__
 from rlm_desktop.paths import resources_dir
+from rlm_desktop.version import __version__
 
 APP_NAME = "RLM Desktop"
 APP_LICENCE = "MIT"

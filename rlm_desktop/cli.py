@@ -944,17 +944,11 @@ def export(
     if sum(bool(x) for x in (run_ids, last, all_runs)) != 1:
         raise CliError("give RUN_ID (one or more), --last or --all", 2)
     with open_library(ctx, library_dir) as library:
-        if all_runs:
-            ids = [r["id"] for r in reversed(library.runs())]
-        elif last:
-            latest = library.runs()
-            if not latest:
-                raise CliError("no questions have been asked of this library yet", 1)
-            ids = [latest[0]["id"]]
-        else:
-            ids = list(run_ids)
-        runs = [ExportRun.from_saved(library.run(i)) for i in ids]
-    path = export_runs(runs, fmt, output, trajectory)
+        picked = library.pick_runs(run_ids, last=last, everything=all_runs)
+        runs = [ExportRun.from_saved(record) for record in picked]
+    from rlm_desktop.gui.pdf_export import html_to_pdf
+
+    path = export_runs(runs, fmt, output, trajectory, pdf_renderer=html_to_pdf)
     out.print(f"wrote {len(runs)} answer(s) to {shown(str(path))}")
 
 

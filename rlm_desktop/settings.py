@@ -1,4 +1,8 @@
-"""The app's settings: one versioned JSON file in the user data dir. Never holds secrets."""
+"""The app's settings: one versioned JSON file in the user data dir. Never holds secrets.
+
+The defaults here are the only ones: the run budget, the REPL's limits and the ingest limits
+take theirs from ``Settings()``, and each layer builds its own record with ``from_settings``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from rlm_desktop.ingest.model import IngestLimits
 from rlm_desktop.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -44,35 +47,10 @@ class Settings:
     theme: str = "system"  # system, light or dark
     watch_folders: bool = False
     # A Word file is a ZIP archive: one whose parts unpack past these is refused (bomb guard).
-    docx_max_part_mb: int = IngestLimits.docx_max_part_mb
-    docx_max_ratio: int = IngestLimits.docx_max_ratio
+    # (python-docx needs about ten times a part's size in memory; real parts compress 3-10x)
+    docx_max_part_mb: int = 64
+    docx_max_ratio: int = 100
     recent_libraries: list[str] = field(default_factory=list)
-
-    def budget(self):
-        """The run budget these settings describe."""
-        from rlm_desktop.rlm.budget import Budget
-
-        return Budget(
-            self.max_iterations,
-            self.max_depth,
-            self.max_subcalls,
-            self.max_tokens,
-            self.max_seconds,
-        )
-
-    def sandbox_limits(self):
-        """The REPL limits these settings describe."""
-        from rlm_desktop.sandbox.host import SandboxLimits
-
-        return SandboxLimits(
-            timeout_s=self.cell_timeout_s,
-            memory_mb=self.sandbox_memory_mb,
-            disk_mb=self.sandbox_disk_mb,
-        )
-
-    def ingest_limits(self) -> IngestLimits:
-        """What reading one file may cost before it is refused."""
-        return IngestLimits(self.docx_max_part_mb, self.docx_max_ratio)
 
     def remember_model(self, spec: str) -> None:
         """Put a model spec first in the recent list."""

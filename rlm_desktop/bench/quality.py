@@ -128,7 +128,7 @@ def run_task(
     log: Callable[[str], None],
 ) -> list[Row]:
     """Build the task's library once and answer its question with every method."""
-    from rlm_desktop import RLM
+    from rlm_desktop.rlm.engine import RLM
 
     folder = work / f"{task.kind}-{task.tokens}-{task.seed}"
     (folder / "docs").mkdir(parents=True)

@@ -366,14 +366,15 @@ class MainWindow(QMainWindow):
     def export_to(self, path: Path, fmt: str, whole_history: bool, trajectory: bool) -> None:
         """Export the shown answer (or every answer) to ``path``."""
         from rlm_desktop.export import ExportRun, export_runs
+        from rlm_desktop.gui.pdf_export import html_to_pdf
 
-        run_id = self.current_run_id
+        chosen = [self.current_run_id] if self.current_run_id else []
 
         def work(_task):
             with Library(self.library_dir) as library:
-                ids = [r["id"] for r in reversed(library.runs())] if whole_history else [run_id]
-                runs = [ExportRun.from_saved(library.run(i)) for i in ids if i]
-            return export_runs(runs, fmt, path, trajectory)
+                picked = library.pick_runs(chosen, everything=whole_history)
+            runs = [ExportRun.from_saved(record) for record in picked]
+            return export_runs(runs, fmt, path, trajectory, pdf_renderer=html_to_pdf)
 
         self.runner.run(
             "export", work, lambda p: self.status.setText(f"Exported to {p}"), self._error
@@ -545,7 +546,9 @@ class MainWindow(QMainWindow):
 
     def ask(self) -> None:
         """Run the question in the background; the trajectory streams in as it happens."""
-        from rlm_desktop import RLM
+        from rlm_desktop.rlm.budget import Budget
+        from rlm_desktop.rlm.engine import RLM
+        from rlm_desktop.sandbox.host import SandboxLimits
 
         question = self.question.toPlainText().strip()
         if not question or self.runner.busy("ask"):
@@ -561,9 +564,9 @@ class MainWindow(QMainWindow):
             self.model_box.currentText().strip() or "demo",
             settings.sub_model or None,
             mode=self.mode_box.currentText(),
-            budget=settings.budget(),
+            budget=Budget.from_settings(settings),
             settings=settings,
-            sandbox_limits=settings.sandbox_limits(),
+            sandbox_limits=SandboxLimits.from_settings(settings),
         )
         rlm = self.rlm
 

@@ -6,6 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rlm_desktop.errors import RlmDesktopError
+from rlm_desktop.records import Passage
+from rlm_desktop.settings import Settings
+
+__all__ = ["EXTRACTOR_VERSION", "Block", "Extraction", "ExtractionError", "IngestLimits", "Passage"]
 
 # Bump when extraction output changes, so a rescan re-extracts files ingested by older code.
 EXTRACTOR_VERSION = 2
@@ -19,6 +23,9 @@ class ExtractionError(RlmDesktopError):
         self.status = status
 
 
+_DEFAULTS = Settings()
+
+
 @dataclass(frozen=True)
 class IngestLimits:
     """What reading one file may cost before it is refused; the user's settings hold them.
@@ -26,8 +33,13 @@ class IngestLimits:
     The two bound how far a Word file (a ZIP archive) may unpack: see ``unzip``.
     """
 
-    docx_max_part_mb: int = 64
-    docx_max_ratio: int = 100
+    docx_max_part_mb: int = _DEFAULTS.docx_max_part_mb
+    docx_max_ratio: int = _DEFAULTS.docx_max_ratio
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestLimits:
+        """The limits the user's settings describe."""
+        return cls(settings.docx_max_part_mb, settings.docx_max_ratio)
 
 
 @dataclass(frozen=True)
@@ -53,24 +65,6 @@ class Extraction:
     pages: int | None = None
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A searchable piece of a document with its exact place in the document text.
-
-    ``start``/``end`` are character offsets into the document text, lines are 1-based
-    and inclusive, and ``page`` is the PDF page the text was extracted from.
-    """
-
-    ordinal: int
-    text: str
-    start: int
-    end: int
-    line_start: int
-    line_end: int
-    page: int | None = None
-    page_label: str | None = None
 
 
 def clean_text(text: str) -> str:

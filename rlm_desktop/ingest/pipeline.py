@@ -180,7 +180,7 @@ def _ingest_roots(
     present = [r for r in roots if r.exists()]
     special = {r: reason for r in present if (reason := _not_regular(r))}
     files = list(scan(r for r in present if r not in special))
-    limits = limits or load_settings().ingest_limits()
+    limits = limits or IngestLimits.from_settings(load_settings())
     run = _Run(library, len(files) + len(special), on_progress, cancel, limits)
     for root, reason in special.items():
         run.record(str(root), "skipped", reason)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rlm_desktop.errors import RlmDesktopError
+from rlm_desktop.settings import Settings
 
 
 class BudgetExceeded(RlmDesktopError):
@@ -19,15 +20,31 @@ class BudgetExceeded(RlmDesktopError):
         self.reason = reason
 
 
+_DEFAULTS = Settings()
+
+
 @dataclass(frozen=True)
 class Budget:
     """Limits of one run, children included. 0 means no limit."""
 
-    max_iterations: int = 12  # root-loop turns per RLM (each child gets the same)
-    max_depth: int = 1  # rlm_query depth; at the limit it becomes a plain sub-call
-    max_subcalls: int = 64  # sub-calls in the whole tree, each member of a batch counted
-    max_tokens: int = 200_000  # prompt + completion tokens of every call in the tree
-    max_seconds: float = 600.0  # wall clock of the whole run
+    max_iterations: int = _DEFAULTS.max_iterations  # root-loop turns per RLM (and per child)
+    max_depth: int = _DEFAULTS.max_depth  # rlm_query depth; at the limit, a plain sub-call
+    max_subcalls: int = _DEFAULTS.max_subcalls  # in the whole tree, each member of a batch
+    max_tokens: int = _DEFAULTS.max_tokens  # prompt + completion tokens of every call
+    max_seconds: float = _DEFAULTS.max_seconds  # wall clock of the whole run
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: int | float | None) -> Budget:
+        """The budget the settings describe; ``overrides`` that are not None win, this once."""
+        values = {
+            "max_iterations": settings.max_iterations,
+            "max_depth": settings.max_depth,
+            "max_subcalls": settings.max_subcalls,
+            "max_tokens": settings.max_tokens,
+            "max_seconds": settings.max_seconds,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -72,7 +72,7 @@ class RLM:
         model: str | None = None,
         sub_model: str | None = None,
         *,
-        mode: str = "rlm",
+        mode: str | None = None,
         budget: Budget | None = None,
         settings: Settings | None = None,
         base_url: str | None = None,
@@ -84,13 +84,15 @@ class RLM:
         prompt_variant: str | None = None,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
+        # Anything not given comes from the saved settings (the one source of defaults).
+        self.settings = settings or load_settings()
+        mode = mode or self.settings.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        self.settings = settings or load_settings()
         self.model = model or self.settings.model
         self.sub_model = sub_model or self.settings.sub_model or self.model
         self.mode = mode
-        self.budget = budget or Budget()
+        self.budget = budget or Budget.from_settings(self.settings)
         self.pool = ModelPool(self.settings, base_url)
         self.config = LoopConfig(
             mode=mode,
@@ -98,7 +100,7 @@ class RLM:
             sub_max_tokens=sub_max_tokens,
             output_chars=output_chars,
             fallback_after=fallback_after,
-            sandbox=sandbox_limits or SandboxLimits(),
+            sandbox=sandbox_limits or SandboxLimits.from_settings(self.settings),
         )
         self.prompt_variant = prompt_variant
         self.on_event = on_event

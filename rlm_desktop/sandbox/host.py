@@ -34,6 +34,7 @@ from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.sandbox import protocol, snapshot
 from rlm_desktop.sandbox.confine import Isolation
 from rlm_desktop.sandbox.context import Context
+from rlm_desktop.settings import Settings
 from rlm_desktop.store.library import DB_FILENAME, Library
 
 log = logging.getLogger(__name__)
@@ -51,17 +52,31 @@ class _LateReply(Exception):
     """The child answered for an earlier cell before the one just sent."""
 
 
+_DEFAULTS = Settings()
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-REPL limits; every one is enforced by the OS or by the parent, not by the child."""
 
-    timeout_s: float = 60.0  # wall clock per cell (sub-call time excluded)
-    memory_mb: int = 2048  # address space of the child
+    timeout_s: float = _DEFAULTS.cell_timeout_s  # wall clock per cell (sub-calls excluded)
+    memory_mb: int = _DEFAULTS.sandbox_memory_mb  # address space of the child
     cpu_s: int = 3600  # CPU seconds over the REPL's whole life
     file_mb: int = 64  # largest file the child may write
     open_files: int = 64
     output_chars: int = 20_000  # printed characters kept per cell
-    disk_mb: int = 512  # everything the REPL writes, together (a tmpfs quota where available)
+    disk_mb: int = _DEFAULTS.sandbox_disk_mb  # all the REPL writes (a tmpfs quota)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: int | float | None) -> SandboxLimits:
+        """The limits the settings describe; ``overrides`` that are not None win, this once."""
+        values = {
+            "timeout_s": settings.cell_timeout_s,
+            "memory_mb": settings.sandbox_memory_mb,
+            "disk_mb": settings.sandbox_disk_mb,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from rlm_desktop.errors import RlmDesktopError
-from rlm_desktop.ingest.model import Passage
+from rlm_desktop.records import Passage
 from rlm_desktop.store.schema import INCREMENTAL, migrations
 from rlm_desktop.store.search import SearchHit, search_passages
 
@@ -245,6 +245,19 @@ class Library:
                 f"SELECT {columns} FROM runs WHERE conversation = ? ORDER BY id", (conversation,)
             )
         return [_run(row) for row in rows]
+
+    def pick_runs(
+        self, ids: list[int] | tuple[int, ...] = (), *, last: bool = False, everything: bool = False
+    ) -> list[dict]:
+        """Saved runs, events included: these ids, the latest run, or all of them oldest first."""
+        if everything:
+            ids = [r["id"] for r in reversed(self.runs())]
+        elif last:
+            latest = self.runs()
+            if not latest:
+                raise LibraryError("no questions have been asked of this library yet")
+            ids = [latest[0]["id"]]
+        return [self.run(run_id) for run_id in ids]
 
     def run(self, run_id: int) -> dict:
         """One saved run with everything, events included."""
