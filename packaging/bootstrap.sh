@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up RLM Desktop in ./.venv on a Debian/Ubuntu machine, then run one job:
 #   bash packaging/bootstrap.sh demo   the app's main job on its embedded defaults
-#   bash packaging/bootstrap.sh test   lint (ruff) and the whole test suite
+#   bash packaging/bootstrap.sh test   lint (ruff), layers (import-linter), types (mypy), all tests
 #   bash packaging/bootstrap.sh bundle build dist/rlm-desktop/ (PyInstaller) and smoke-test it
 # The llama-cpp-python wheel is built once (5-7 minutes on 2 cores) and kept in
 # $RLM_DESKTOP_WHEEL_CACHE (default ~/.cache/rlm-desktop/wheels); later runs reuse it.
@@ -70,9 +70,11 @@ if [ "$job" = demo ]; then
     say "running the main job: ingest the sample documents and search them"
     exec .venv/bin/rlm-desktop demo
 fi
-say "lint"
+say "lint, layers and types"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports
+.venv/bin/mypy
 say "tests"
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest

@@ -9,6 +9,7 @@ into the bundle, where :func:`components` finds them.
 from __future__ import annotations
 
 import contextlib
+import email.message
 import importlib.metadata as metadata
 import json
 import re
@@ -17,6 +18,7 @@ import sys
 import sysconfig
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 from rlm_desktop.paths import resources_dir
 from rlm_desktop.version import __version__
@@ -164,7 +166,7 @@ def _dependencies() -> list[metadata.Distribution]:
 
 
 def _licence_of(dist: metadata.Distribution) -> str:
-    meta = dist.metadata
+    meta = cast(email.message.Message, dist.metadata)  # what importlib.metadata returns
     expression = meta.get("License-Expression")
     if expression:
         return expression
@@ -197,7 +199,7 @@ def _texts_of(dist: metadata.Distribution) -> dict[str, str]:
 
 def sample_licences() -> list[SampleLicence]:
     """The licences of the sample and benchmark documents shipped in ``resources/``."""
-    found = []
+    found: list[SampleLicence] = []
     for folder in ("samples", "bench"):
         for path in sorted((resources_dir() / folder).glob("LICENSE-*.txt")):
             if any(s.file == path.name for s in found):

@@ -101,6 +101,7 @@ def test_a_scripted_run_writes_the_table_json_and_report(tmp_path):
     assert multihop.citation_precision == 1.0 and multihop.citation_recall == 1.0
 
 
+@pytest.mark.slow
 def test_the_demo_model_completes_a_tiny_bench_run(tmp_path):
     rows = run_quality(
         model="demo", kinds=["needle"], lengths=[1500], methods=["retrieval", "rlm"], out=tmp_path

@@ -6,13 +6,13 @@ import json
 import logging
 import socket
 import threading
-import time
 import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from rlm_desktop.llm import openai_compat
 from rlm_desktop.llm.base import GenerationSettings, ModelError, Usage
 from rlm_desktop.llm.openai_compat import OpenAIBackend
 
@@ -219,13 +219,14 @@ def test_429_is_retried_then_succeeds(server: FakeServer) -> None:
     assert completion.text == "OK" and len(server.requests) == 3
 
 
-def test_retry_after_is_honoured(server: FakeServer) -> None:
-    # Retry-After: 0 must win over a backoff that would make this test take seconds.
+def test_retry_after_is_honoured(server: FakeServer, monkeypatch) -> None:
+    # Retry-After: 0 must win over the 2-second backoff.
+    waits: list[float] = []
+    monkeypatch.setattr(openai_compat.time, "sleep", waits.append)
     server.fail_next = [429, 503]
-    started = time.perf_counter()
     completion = OpenAIBackend("m", server.url, backoff_s=2.0).complete(_ask("ok"))
     assert completion.text == "OK" and len(server.requests) == 3
-    assert time.perf_counter() - started < 1.5
+    assert waits == [0.0, 0.0]
 
 
 def test_5xx_forever_gives_up_after_the_retries(server: FakeServer) -> None:
@@ -281,11 +282,10 @@ def test_a_closed_port_is_a_clear_error() -> None:
 def test_a_server_that_does_not_answer_times_out(server: FakeServer) -> None:
     server.stall_s = 5.0
     backend = OpenAIBackend("m", server.url, timeout_s=0.2, **FAST)
-    started = time.perf_counter()
     with pytest.raises(ModelError, match=r"did not answer within 0\.2 s"):
         backend.complete(_ask("x"))
     # A slow server is not retried: each retry would wait as long again.
-    assert len(server.requests) == 1 and time.perf_counter() - started < 2
+    assert len(server.requests) == 1
 
 
 def test_an_error_event_mid_stream_is_a_model_error(server: FakeServer) -> None:
@@ -299,14 +299,12 @@ def test_cancel_mid_stream_stops_early(server: FakeServer) -> None:
     cancel = threading.Event()
     backend = OpenAIBackend("m", server.url, **FAST)
     timer = threading.Timer(0.2, cancel.set)
-    started = time.perf_counter()
     timer.start()
     try:
         completion = backend.complete(_ask("abcdefghi"), cancel=cancel)
     finally:
         timer.cancel()
     # The read waiting for the second piece is cut at once, not after the server's pause.
-    assert time.perf_counter() - started < 0.9
     assert completion.finish_reason == "cancelled"
     assert completion.text == "ABC" and server.pieces_sent < 3
 

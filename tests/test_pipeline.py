@@ -54,8 +54,9 @@ def test_changed_files_are_replaced_and_vanished_files_removed(library, tmp_path
     (folder / "a.log").write_text("kettle boiled over at noon\n")
     (folder / "b.log").write_text("the cat sat on the mat\n")
     pipeline.ingest(library, [folder])
-    time.sleep(0.01)
     (folder / "a.log").write_text("the teapot cracked at dawn\n")
+    later = (folder / "a.log").stat().st_mtime_ns + 5_000_000_000
+    os.utime(folder / "a.log", ns=(later, later))
     (folder / "b.log").unlink()
     (folder / "c.log").write_text("a new file appears\n")
     report = pipeline.ingest(library, [folder])

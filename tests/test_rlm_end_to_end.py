@@ -4,6 +4,7 @@ import json
 import random
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from rlm_desktop import RLM
@@ -15,6 +16,7 @@ from rlm_desktop.store import Library
 from tests.conftest import SAMPLES
 
 
+@pytest.mark.slow
 def test_the_demo_model_completes_a_run_within_its_budget(tmp_path):
     shutil.copytree(SAMPLES, tmp_path / "docs")
     runner = CliRunner()
@@ -56,6 +58,7 @@ def test_the_demo_model_completes_a_run_within_its_budget(tmp_path):
     assert listed[0]["question"].startswith("Which user names")
 
 
+@pytest.mark.slow
 def test_a_scripted_strategy_finds_a_needle_in_ten_million_tokens(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

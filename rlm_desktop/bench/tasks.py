@@ -216,7 +216,7 @@ def multihop(seed: int, tokens: int) -> Task:
     rng = random.Random(seed)
     place_land = {p: rng.choice(_LANDS) for p in _PLACES}
     people = {}
-    documents = []
+    documents: list[tuple[str, str]] = []
     for _ in range(max(4, tokens * CHARS_PER_TOKEN // 1500)):
         name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
         if name in people:

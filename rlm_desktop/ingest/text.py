@@ -7,7 +7,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from rlm_desktop.ingest.model import Block, Extraction, ExtractionError, clean_text
 
@@ -38,7 +38,9 @@ def guess_encoding(sample: bytes) -> str:
 
 
 def _open(path: Path, compressed: bool) -> BinaryIO:
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
+    if compressed:
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 def _read_error(exc: Exception, compressed: bool) -> ExtractionError:

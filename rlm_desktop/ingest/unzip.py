@@ -58,7 +58,7 @@ def check_expansion(handle: BinaryIO, limits: IngestLimits) -> None:
     total_cap = handle.seek(0, 2) + part_cap
     counted = _Counted(handle)
     total = 0
-    with zipfile.ZipFile(counted) as archive:  # type: ignore[arg-type]  # a file-like
+    with zipfile.ZipFile(counted) as archive:
         for info in archive.infolist():
             name = _printable(info.filename)
             if info.compress_type not in _BOUNDED_METHODS:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from rlm_desktop.llm.base import (
     Backend,
@@ -24,6 +25,9 @@ from rlm_desktop.llm.base import (
     Usage,
 )
 from rlm_desktop.llm.gguf import GGUFInfo, read_gguf
+
+if TYPE_CHECKING:
+    from rlm_desktop.llm.batching import BatchDecoder
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +123,14 @@ class LlamaCppBackend(Backend):
             eos_token=model.token_get_text(model.token_eos()),
             bos_token=model.token_get_text(model.token_bos()),
         )
-        self._batcher = None
+        self._batcher: BatchDecoder | None = None
         self._batcher_lock = threading.Lock()
 
     # ------------------------------------------------------------ prompts
 
     def prompt_tokens(self, messages: Sequence[Message]) -> tuple[list[int], list[str]]:
         """The conversation rendered with the GGUF's own chat template, as tokens."""
-        rendered = self._formatter(messages=list(messages))
+        rendered = self._formatter(messages=list(messages))  # type: ignore[arg-type]
         stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
         tokens = self.llm.tokenize(
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
@@ -164,15 +168,18 @@ class LlamaCppBackend(Backend):
                 if settings.grammar
                 else LlamaGrammar.from_json_schema(_json(settings.json_schema), verbose=False)
             )
-        chunks = self.llm.create_completion(
-            prompt=tokens,
-            max_tokens=max_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            stop=[*stops, *settings.stop],
-            seed=settings.seed,
-            grammar=grammar,
-            stream=True,
+        chunks = cast(
+            Generator[dict[str, Any], None, None],
+            self.llm.create_completion(
+                prompt=tokens,
+                max_tokens=max_tokens,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                stop=[*stops, *settings.stop],
+                seed=settings.seed,
+                grammar=grammar,
+                stream=True,
+            ),
         )
         try:
             for chunk in chunks:

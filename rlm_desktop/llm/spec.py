@@ -12,10 +12,14 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlm_desktop import launch
 from rlm_desktop.llm.base import Backend, ModelError, OfflineError
 from rlm_desktop.settings import Settings
+
+if TYPE_CHECKING:
+    from rlm_desktop.llm.replay import ReplayScript
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ class ModelPool:
         self.settings = settings or Settings()
         self.base_url = base_url or self.settings.base_url or DEFAULT_BASE_URL
         self._loaded: dict[str, Backend] = {}
-        self._scripts: dict[str, object] = {}
+        self._scripts: dict[str, ReplayScript] = {}
 
     def get(self, spec: str, role: str = "root") -> Backend:
         """The backend for a spec (and role, for replay scripts), loading it on first use."""

@@ -153,7 +153,7 @@ class Repl:
         before = {name: id(value) for name, value in self.namespace.items()}
         error, message = None, ""
         started = time.perf_counter()
-        with redirect_stdout(stdout), redirect_stderr(stderr):  # type: ignore[type-var]
+        with redirect_stdout(stdout), redirect_stderr(stderr):
             try:
                 self._exec(code)
             except MemoryError:
