@@ -168,7 +168,9 @@ def apply_rlimits(memory_mb: int, cpu_s: int, file_mb: int, open_files: int) -> 
         "RLIMIT_FSIZE": file_mb * 1024 * 1024,
         "RLIMIT_NOFILE": open_files,
         "RLIMIT_CORE": 0,
-        "RLIMIT_NPROC": 0,  # no new processes (enforced for root too once in a user namespace)
+        # No new processes for an ordinary user without namespaces (the basic level); root
+        # and the user namespace are not bound by it, which is why seccomp refuses them.
+        "RLIMIT_NPROC": 0,
     }
     applied = {}
     for name, value in wanted.items():

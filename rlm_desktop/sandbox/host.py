@@ -278,7 +278,7 @@ class Sandbox:
             "TMPDIR": self._tmp,
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
-            # One thread: the child may not create tasks (RLIMIT_NPROC is 0).
+            # One thread each: numeric libraries' thread pools would multiply memory.
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
