@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -13,6 +10,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
+from rlm_desktop.bench.bombs import ingest_in_child, make_gz_bomb, make_word_bomb
 from rlm_desktop.bench.pdfgen import write_text_pdf
 from rlm_desktop.bench.report import BenchResult
 from rlm_desktop.ingest import pipeline
@@ -163,57 +161,84 @@ def bench_rescan(work: Path, quick: bool, log: Callable[[str], None]) -> BenchRe
     )
 
 
-def bench_big_log_memory(work: Path, quick: bool, log: Callable[[str], None]) -> BenchResult:
-    """(c) Peak memory of ``rlm-desktop ingest`` on one huge generated log."""
+def bench_big_log_memory(
+    work: Path, quick: bool, log: Callable[[str], None]
+) -> tuple[BenchResult, Path, float]:
+    """(c) Peak memory of ingesting one huge generated log; also returns it and its MB/s."""
     target = (64 if quick else 1024) * 1024 * 1024
     path = work / "huge" / "big.log"
     path.parent.mkdir()
     size = make_big_log(path, target)
     log(f"big log: {size / 2**20:,.0f} MB; ingesting in a child process")
-    # The child reports its own peak RSS: the measurement covers exactly the ingest command.
-    code = (
-        "import json, resource, sys\n"
-        "from rlm_desktop.ingest import pipeline\n"
-        "from rlm_desktop.store import Library\n"
-        "with Library(sys.argv[1]) as lib:\n"
-        "    report = pipeline.ingest(lib, [sys.argv[2]])\n"
-        "peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(json.dumps({'peak_kb': peak_kb, 'counts': report.counts()}))\n"
-    )
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(work / "lib-huge"), str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    elapsed = time.perf_counter() - started
-    data = json.loads(result.stdout.strip().splitlines()[-1])
-    if data["counts"]["added"] != 1:
-        raise RuntimeError(f"the big log was not ingested: {data}")
-    peak_mb = data["peak_kb"] / 1024
+    done = ingest_in_child(work / "lib-huge", path)
+    if done.status != "added":
+        raise RuntimeError(f"the big log was not ingested: {done}")
     size_mb = size / 2**20
-    return BenchResult(
+    rate = size_mb / done.seconds
+    result = BenchResult(
         name="peak memory ingesting a huge log",
-        value=peak_mb,
+        value=done.peak_mb,
         baseline=size_mb,
-        ratio=size_mb / peak_mb,
+        ratio=size_mb / done.peak_mb,
         goal="peak < 300 MB",
-        met=peak_mb < 300,
+        met=done.peak_mb < 300,
         unit="MB",
-        detail=f"{size_mb:,.0f} MB log ingested in {elapsed:,.0f} s "
-        f"({size_mb / elapsed:,.1f} MB/s); baseline = file size",
+        detail=f"{size_mb:,.0f} MB log ingested in {done.seconds:,.0f} s "
+        f"({rate:,.1f} MB/s); baseline = file size",
     )
+    return result, path, rate
+
+
+def bench_bombs(
+    work: Path, quick: bool, log: Callable[[str], None], plain_log: Path, plain_rate: float
+) -> list[BenchResult]:
+    """(d) Compression bombs: a Word file and a .gz log that unpack a thousand times."""
+    unpacked_mb = 256 if quick else 2048
+    word = work / "bombs" / "bomb.docx"
+    word.parent.mkdir()
+    word_mb = make_word_bomb(word, unpacked_mb) / 2**20
+    log(f"Word bomb: {word_mb:,.1f} MB unpacking to {unpacked_mb:,} MB; ingesting")
+    refused = ingest_in_child(work / "lib-bombs", word)
+    gz = work / "bombs" / "bomb.log.gz"
+    gz_mb = make_gz_bomb(gz, plain_log) / 2**20
+    text_mb = plain_log.stat().st_size / 2**20
+    log(f".gz bomb: {gz_mb:,.1f} MB unpacking to {text_mb:,.0f} MB; ingesting")
+    streamed = ingest_in_child(work / "lib-bombs", gz)
+    gz_rate = text_mb / streamed.seconds
+    return [
+        BenchResult(
+            name="peak memory refusing a Word bomb",
+            value=refused.peak_mb,
+            baseline=float(unpacked_mb),
+            ratio=unpacked_mb / refused.peak_mb,
+            goal="refused, peak < 300 MB, < 60 s",
+            met=refused.status == "failed" and refused.peak_mb < 300 and refused.seconds < 60,
+            unit="MB",
+            detail=f"{word_mb:,.1f} MB .docx whose document.xml unpacks to {unpacked_mb:,} MB: "
+            f"{refused.status} in {refused.seconds:,.1f} s ({refused.reason}); "
+            "baseline = unpacked size",
+        ),
+        BenchResult(
+            name=".gz bomb throughput vs the plain log",
+            value=gz_rate,
+            baseline=plain_rate,
+            ratio=gz_rate / plain_rate,
+            goal="ingested at >= 0.8x plain, peak < 300 MB",
+            met=streamed.status == "added" and gz_rate >= 0.8 * plain_rate and streamed.peak_mb < 300,
+            unit="MB/s",
+            detail=f"{gz_mb:,.1f} MB .gz unpacking to {text_mb:,.0f} MB: {streamed.status} in "
+            f"{streamed.seconds:,.0f} s, peak {streamed.peak_mb:,.0f} MB; "
+            "baseline = the plain log of row (c)",
+        ),
+    ]
 
 
 def run_ingest_benchmarks(
     quick: bool = False, log: Callable[[str], None] = lambda _msg: None
 ) -> list[BenchResult]:
-    """Run the three ingestion benchmarks in one temporary folder."""
+    """Run the ingestion benchmarks in one temporary folder."""
     with tempfile.TemporaryDirectory(prefix="rlm-bench-") as tmp:
         work = Path(tmp)
-        return [
-            bench_pdf(work, quick, log),
-            bench_rescan(work, quick, log),
-            bench_big_log_memory(work, quick, log),
-        ]
+        results = [bench_pdf(work, quick, log), bench_rescan(work, quick, log)]
+        big, plain_log, plain_rate = bench_big_log_memory(work, quick, log)
+        return [*results, big, *bench_bombs(work, quick, log, plain_log, plain_rate)]
