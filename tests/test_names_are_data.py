@@ -2,7 +2,6 @@
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 
 import docx
@@ -16,7 +15,7 @@ from rlm_desktop.ingest import pipeline
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import Sandbox
-from rlm_desktop.store import Library
+from rlm_desktop.store import Library, LibraryReader
 from rlm_desktop.textsafe import printable
 
 # A terminal title change, a colour, a right-to-left override and a forged document header.
@@ -212,8 +211,8 @@ def test_snapshot_gives_each_document_one_header_line(hostile):
 def test_a_snapshot_cached_by_an_older_version_is_not_reused(hostile):
     lib, _ = hostile
     db = database(lib)
-    with sqlite3.connect(db) as conn:
-        rev = snapshot.revision(conn)
+    with LibraryReader.open(db) as reader:
+        rev = reader.revision()
     cache = lib / snapshot.CACHE_DIR
     cache.mkdir(exist_ok=True)
     (cache / f"rev-{rev}.txt").write_text("stale text with a raw header")
@@ -237,8 +236,8 @@ def test_the_window_lists_the_name_escaped(qtbot, hostile):
     lib, evil = hostile
     window = MainWindow(lib, first_launch=False)
     qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: window.documents.rowCount() == 2, timeout=10_000)
-    model = window.documents
+    qtbot.waitUntil(lambda: window.library_panel.documents.rowCount() == 2, timeout=10_000)
+    model = window.library_panel.documents
     shown = [model.data(model.index(row, 0)) for row in range(2)]
     assert printable(evil.name) in shown
     tip = model.data(model.index(shown.index(printable(evil.name)), 0), Qt.ItemDataRole.ToolTipRole)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rlm_desktop.errors import UsageError
-from rlm_desktop.export.model import FORMATS, ExportRun
+from rlm_desktop.export.content import FORMATS, ExportRun
 from rlm_desktop.export.writers import to_docx, to_html, to_markdown
 
 PdfRenderer = Callable[[str, Path], None]  # (the HTML export, the PDF file to write)

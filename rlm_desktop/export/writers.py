@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rlm_desktop.export.model import (
+from rlm_desktop.export.content import (
     ExportRun,
     citation_title,
     details_line,
@@ -70,13 +70,13 @@ def to_markdown(runs: list[ExportRun], trajectory: bool = False) -> str:
         if run.citations:
             parts.append("### Citations\n")
         for c in run.citations:
-            snippet = visible(c["snippet"])
+            snippet = visible(c.snippet)
             fence = _fence(snippet)
-            mark = "verified" if c.get("verified") else "**UNVERIFIED**"
-            path = f"   Path: {_md_escape(printable(c['path']))}\n" if c.get("path") else ""
+            mark = "verified" if c.verified else "**UNVERIFIED**"
+            path = f"   Path: {_md_escape(printable(c.path))}\n" if c.path else ""
             parts.append(
-                f'<a id="{anchor}-cite-{c["n"]}"></a>\n'
-                f"{c['n']}. {_md_escape(citation_title(c))} — {mark}  \n{path}\n"
+                f'<a id="{anchor}-cite-{c.n}"></a>\n'
+                f"{c.n}. {_md_escape(citation_title(c))} — {mark}  \n{path}\n"
                 f"{fence}text\n{snippet}\n{fence}\n"
             )
         parts.append(f"\n_{details_line(run)}_\n")
@@ -124,18 +124,18 @@ def to_html(runs: list[ExportRun], trajectory: bool = False) -> str:
         for c in run.citations:
             mark = (
                 "<span class='verified'>✓ verified</span>"
-                if c.get("verified")
+                if c.verified
                 else "<span class='unverified'>✗ UNVERIFIED</span>"
             )
             body.append(
-                f"<li id='{anchor}-cite-{c['n']}' value='{c['n']}'>"
+                f"<li id='{anchor}-cite-{c.n}' value='{c.n}'>"
                 f"<b>{html.escape(citation_title(c))}</b> — {mark}"
                 + (
-                    f"<br><span class='meta'>{html.escape(printable(c['path']))}</span>"
-                    if c.get("path")
+                    f"<br><span class='meta'>{html.escape(printable(c.path))}</span>"
+                    if c.path
                     else ""
                 )
-                + f"<div class='snippet' dir='auto'>{html.escape(visible(c['snippet']))}</div></li>"
+                + f"<div class='snippet' dir='auto'>{html.escape(visible(c.snippet))}</div></li>"
             )
         if run.citations:
             body.append("</ol>")
@@ -179,15 +179,15 @@ def to_docx(runs: list[ExportRun], path: Path, trajectory: bool = False) -> None
             document.add_heading("Citations", level=2)
         for c in run.citations:
             entry = document.add_paragraph()
-            entry.add_run(f"[{c['n']}] {citation_title(c)} — ").bold = True
-            status = entry.add_run("verified" if c.get("verified") else "UNVERIFIED")
+            entry.add_run(f"[{c.n}] {citation_title(c)} — ").bold = True
+            status = entry.add_run("verified" if c.verified else "UNVERIFIED")
             status.bold = True
             status.font.color.rgb = (
-                RGBColor(0x1B, 0x7A, 0x35) if c.get("verified") else (RGBColor(0xB0, 0x00, 0x20))
+                RGBColor(0x1B, 0x7A, 0x35) if c.verified else (RGBColor(0xB0, 0x00, 0x20))
             )
-            if c.get("path"):
-                document.add_paragraph(f"Path: {printable(c['path'])}")
-            quote = document.add_paragraph(visible(c["snippet"]), style="Intense Quote")
+            if c.path:
+                document.add_paragraph(f"Path: {printable(c.path)}")
+            quote = document.add_paragraph(visible(c.snippet), style="Intense Quote")
             for r in quote.runs:
                 r.font.size = Pt(9)
         document.add_paragraph(details_line(run))

@@ -56,7 +56,9 @@ def run(library_dir: Path, model: str | None = None, screenshot: Path | None = N
 
     from rlm_desktop.gui.window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(sys.argv[:1])
     app.setApplicationName("RLM Desktop")
     app.setApplicationVersion(__version__)
     icon = resources_dir() / "icons" / "rlm-desktop-256.png"
@@ -64,7 +66,7 @@ def run(library_dir: Path, model: str | None = None, screenshot: Path | None = N
         app.setWindowIcon(QIcon(str(icon)))
     window = MainWindow(library_dir, first_launch=False if model else None)
     if model:
-        window.model_box.setEditText(model)
+        window.conversation.use_model(model)
     window.show()
     if screenshot is not None:
         QTimer.singleShot(0, partial(_screenshot_and_quit, app, window, screenshot))

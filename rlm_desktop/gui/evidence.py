@@ -1,19 +1,14 @@
-"""The Evidence side: explored passages by document, coverage strips, and the source viewer."""
+"""The Evidence side: explored passages by document with coverage strips, over the source."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QTextCharFormat, QTextCursor
-from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
-from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QLabel,
-    QPlainTextEdit,
     QSplitter,
-    QStackedWidget,
-    QTextEdit,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -21,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from rlm_desktop.gui.plain import tooltip
+from rlm_desktop.gui.source_viewer import SourceView
 from rlm_desktop.textsafe import printable
 
 PASSAGE_ROLE = Qt.ItemDataRole.UserRole
@@ -112,53 +108,3 @@ class EvidencePanel(QWidget):
         record = item.data(0, PASSAGE_ROLE)
         if record:
             self.passage_activated.emit(record)
-
-
-class SourceView(QStackedWidget):
-    """A document at the right place: PDFs page-true (QtPdf), text and Word at the line."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pdf_document = QPdfDocument(self)
-        self.pdf_view = QPdfView()
-        self.pdf_view.setDocument(self.pdf_document)
-        self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
-        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
-        self.pdf_search = QPdfSearchModel(self)
-        self.pdf_search.setDocument(self.pdf_document)
-        self.pdf_view.setSearchModel(self.pdf_search)
-        self.text_view = QPlainTextEdit()
-        self.text_view.setReadOnly(True)
-        self.text_view.setAccessibleName("Source text")
-        self.placeholder = QLabel("Click a citation or a passage to open its source here.")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setWordWrap(True)
-        for widget in (self.placeholder, self.pdf_view, self.text_view):
-            self.addWidget(widget)
-        self.current: dict = {}
-
-    def show_pdf(self, path: str, page: int, snippet: str) -> None:
-        """Open a PDF at a 1-based page and highlight the snippet's first words there."""
-        if self.current.get("path") != path:
-            self.pdf_document.load(path)
-        self.setCurrentWidget(self.pdf_view)
-        self.pdf_view.pageNavigator().jump(max(0, page - 1), QPointF(), 0)
-        self.pdf_search.setSearchString(" ".join(snippet.split()[:6]))
-        self.current = {"path": path, "page": page}
-
-    def show_text(self, path: str, text: str, start: int, end: int, line: int) -> None:
-        """Show a text, select [start:end] (offsets into ``text``) and scroll to it."""
-        if self.current.get("path") != path:
-            self.text_view.setPlainText(text)
-        self.setCurrentWidget(self.text_view)
-        cursor = QTextCursor(self.text_view.document())
-        cursor.setPosition(min(start, len(text)))
-        cursor.setPosition(min(end, len(text)), QTextCursor.MoveMode.KeepAnchor)
-        highlight = QTextCharFormat()
-        highlight.setBackground(QColor("#fff3a3"))
-        selection = QTextEdit.ExtraSelection()
-        selection.cursor, selection.format = cursor, highlight
-        self.text_view.setExtraSelections([selection])
-        self.text_view.setTextCursor(cursor)
-        self.text_view.centerCursor()
-        self.current = {"path": path, "line": line}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QApplication, QStyle
 
 from rlm_desktop.gui.plain import tooltip
@@ -20,10 +20,11 @@ _ICONS = {
 
 
 def _size(chars: int) -> str:
+    amount = float(chars)
     for unit in ("chars", "K chars", "M chars"):
-        if chars < 1000 or unit == "M chars":
-            return f"{chars:,.0f} {unit}" if unit == "chars" else f"{chars:,.1f} {unit}"
-        chars /= 1000
+        if amount < 1000 or unit == "M chars":
+            return f"{amount:,.0f} {unit}" if unit == "chars" else f"{amount:,.1f} {unit}"
+        amount /= 1000
     return ""
 
 
@@ -40,10 +41,10 @@ class DocumentsModel(QAbstractTableModel):
         self.documents = list(documents)
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.documents)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return len(_COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
@@ -51,7 +52,7 @@ class DocumentsModel(QAbstractTableModel):
             return _COLUMNS[section]
         return None
 
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         doc = self.documents[index.row()]

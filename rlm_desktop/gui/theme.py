@@ -26,7 +26,7 @@ def apply_theme(theme: str) -> None:
     """Apply ``system``, ``light`` or ``dark`` to the running application."""
     global _system_palette
     app = QApplication.instance()
-    if app is None:
+    if not isinstance(app, QApplication):
         return
     if _system_palette is None:
         _system_palette = QPalette(app.palette())

@@ -1,4 +1,4 @@
-"""Rendering run events as HTML for the Trajectory tab (code syntax-highlighted)."""
+"""The Trajectory tab: each event of a run as it happens (code syntax-highlighted)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,18 @@ import html
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QMessageBox, QTextBrowser
 
-from rlm_desktop.rlm.events import CodeRun, Notice, SubCallEnded, TurnStarted
+from rlm_desktop.rlm.events import (
+    CodeRun,
+    ModelText,
+    Notice,
+    SubCallEnded,
+    SubCallStarted,
+    TurnStarted,
+)
 from rlm_desktop.textsafe import printable
 
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
@@ -63,3 +73,49 @@ def subcall_text(event: SubCallEnded) -> str:
         answer = event.responses[i] if i < len(event.responses) else event.error
         parts.append(f"--- prompt {i + 1} ---\n{prompt}\n--- answer {i + 1} ---\n{answer}\n")
     return printable("\n".join(parts), multiline=True)
+
+
+class TrajectoryView(QTextBrowser):
+    """A run's events, live, with counts of turns and sub-calls; sub-calls open in full."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAccessibleName("Trajectory")
+        self.setToolTip("Each turn's model text, code, output and sub-calls, live")
+        self.setOpenLinks(False)
+        self.anchorClicked.connect(self.open_link)
+        self.start_run()
+
+    def start_run(self) -> None:
+        """Forget the last run: an empty view, counts at zero."""
+        self.clear()
+        self.events: list = []
+        self.turn = self.subcalls_queued = self.subcalls_done = 0
+
+    def add_event(self, event: object) -> None:
+        """Count and show one event of the running run."""
+        self.events.append(event)
+        if isinstance(event, TurnStarted) and event.depth == 0:
+            self.turn = event.turn
+        elif isinstance(event, SubCallStarted):
+            self.subcalls_queued += len(event.prompts)
+        elif isinstance(event, SubCallEnded):
+            self.subcalls_done += len(event.prompts)
+        if isinstance(event, ModelText):
+            self.moveCursor(QTextCursor.MoveOperation.End)
+            self.insertPlainText(event.text)
+            return
+        rendered = event_html(event, len(self.events) - 1)
+        if rendered:
+            self.append(rendered)
+
+    def open_link(self, url: QUrl) -> None:
+        """Follow a subcall:N link: every prompt and answer of that sub-call, in a box."""
+        if url.scheme() == "subcall":
+            event = self.events[int(url.path())]
+            box = QMessageBox(
+                QMessageBox.Icon.NoIcon, "Sub-call", "Prompts and answers", parent=self.window()
+            )
+            box.setDetailedText(subcall_text(event))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()

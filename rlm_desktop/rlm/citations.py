@@ -8,36 +8,54 @@ The check runs in the app against the library, never trusting the REPL child.
 from __future__ import annotations
 
 import re
-import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
-from rlm_desktop.store.search import build_fts_query
+from rlm_desktop.records import LOCATION_FIELDS, Span
+from rlm_desktop.store.reader import LibraryReader
 
 _QUOTED = re.compile(r'^\s*\[(\d+)\]\s*[:\-]?\s*["“](.+?)["”]\s*$')
-_WORDS = re.compile(r"\w+")
 _NEIGHBOURS = 2  # passages on each side of a search hit that a snippet may run into
 _CANDIDATES = 20
 
 
+def _from_span(name: str) -> Any:
+    """An attribute read from the citation's span: None when it was not verified."""
+    return property(
+        lambda citation: None if citation.span is None else getattr(citation.span, name)
+    )
+
+
 @dataclass(frozen=True)
 class Citation:
-    """A numbered citation; location fields are None when it could not be verified."""
+    """A numbered quote; ``span`` is where it is in the library, None when it was not found."""
 
     n: int
     snippet: str
     verified: bool
-    path: str | None = None
-    document: str | None = None
-    page: int | None = None
-    page_label: str | None = None
-    line_start: int | None = None
-    line_end: int | None = None
-    start: int | None = None
-    end: int | None = None
+    span: Span | None = None
+
+    path = _from_span("path")
+    document = _from_span("document")
+    page = _from_span("page")
+    page_label = _from_span("page_label")
+    line_start = _from_span("line_start")
+    line_end = _from_span("line_end")
+    start = _from_span("start")
+    end = _from_span("end")
 
     def to_json(self) -> dict:
-        """A JSON-safe dict."""
-        return asdict(self)
+        """The JSON record of runs and ``ask --json``: location fields null when unverified."""
+        where = self.span.to_json() if self.span else dict.fromkeys(LOCATION_FIELDS)
+        return {"n": self.n, "snippet": self.snippet, "verified": self.verified, **where}
+
+    @classmethod
+    def from_json(cls, record: dict) -> Citation:
+        """From a saved run's record (the inverse of ``to_json``)."""
+        span = None
+        if record.get("verified"):
+            span = Span(**{name: record[name] for name in LOCATION_FIELDS})
+        return cls(record["n"], record["snippet"], bool(record.get("verified")), span)
 
 
 def split_quoted_citations(answer: str) -> tuple[str, list[tuple[int, str]]]:
@@ -94,56 +112,43 @@ def find_in(text: str, snippet: str) -> tuple[int, int] | None:
 class LibraryVerifier:
     """Checks snippets against a library, using full-text search to find where to look."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, library: LibraryReader) -> None:
+        self.library = library
 
     def verify(self, n: int, snippet: str) -> Citation:
         """A citation for ``snippet``: verified with its location, or flagged unverified."""
-        words = _WORDS.findall(snippet)
-        if not words:
-            return Citation(n, snippet, False)
-        # A phrase of the snippet's longest run of words narrows the candidates; whatever
-        # it finds is then checked exactly against the text around the hit.
-        query = build_fts_query('"' + " ".join(words[:12]) + '"')
-        rows = self.conn.execute(
-            "SELECT p.doc_id, p.ordinal FROM passages_fts JOIN passages p "
-            "ON p.id = passages_fts.rowid JOIN documents d ON d.id = p.doc_id "
-            "WHERE passages_fts MATCH ? AND d.status IN ('ok', 'warnings') LIMIT ?",
-            (query, _CANDIDATES),
-        ).fetchall()
-        for doc_id, ordinal in rows:
-            location = self._find_near(doc_id, ordinal, snippet)
-            if location is not None:
-                return Citation(n, snippet, True, **location)
+        # The phrase of the snippet's first words narrows the candidates; whatever it finds
+        # is then checked exactly against the text around the hit.
+        for doc_id, ordinal in self.library.quote_candidates(snippet, _CANDIDATES):
+            span = self._find_near(doc_id, ordinal, snippet)
+            if span is not None:
+                return Citation(n, snippet, True, span)
         return Citation(n, snippet, False)
 
-    def _find_near(self, doc_id: int, ordinal: int, snippet: str) -> dict | None:
-        """The snippet's location if it is in the passages around a search hit."""
-        window = self.conn.execute(
-            'SELECT start, "end", page, page_label, line_start, text FROM passages '
-            "WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
-            (doc_id, ordinal - _NEIGHBOURS, ordinal + _NEIGHBOURS),
-        ).fetchall()
-        text = "".join(row[5] for row in window)
-        span = find_in(text, snippet)
-        if span is None:
+    def _find_near(self, doc_id: int, ordinal: int, snippet: str) -> Span | None:
+        """The snippet's span if it is in the passages around a search hit."""
+        window = self.library.passages_around(doc_id, ordinal, _NEIGHBOURS)
+        text = "".join(passage.text for passage in window)
+        found = find_in(text, snippet)
+        if found is None:
             return None
-        base = window[0][0]
-        start, end = base + span[0], base + span[1]
-        first = next(row for row in window if row[0] <= start < row[1])
-        line_start = first[4] + text.count("\n", first[0] - base, span[0])
-        line_end = line_start + text.count("\n", span[0], span[1] - 1)
-        path = self.conn.execute("SELECT path FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
-        return {
-            "path": path,
-            "document": path.rsplit("/", 1)[-1],
-            "page": first[2],
-            "page_label": first[3],
-            "line_start": line_start,
-            "line_end": line_end,
-            "start": start,
-            "end": end,
-        }
+        base = window[0].start
+        start, end = base + found[0], base + found[1]
+        first = next(p for p in window if p.start <= start < p.end)
+        line_start = first.line_start + text.count("\n", first.start - base, found[0])
+        line_end = line_start + text.count("\n", found[0], found[1] - 1)
+        document = self.library.document(doc_id)
+        return Span(
+            path=document.path,
+            document=document.name,
+            page=first.page,
+            page_label=first.page_label,
+            line_start=line_start,
+            line_end=line_end,
+            start=start,
+            end=end,
+            text=text[found[0] : found[1]],
+        )
 
 
 class TextVerifier:
@@ -155,21 +160,19 @@ class TextVerifier:
     def verify(self, n: int, snippet: str) -> Citation:
         """A citation for ``snippet`` located in one of the pieces, or unverified."""
         for index, piece in enumerate(self.pieces):
-            span = find_in(piece, snippet)
-            if span is not None:
-                line_start = piece.count("\n", 0, span[0]) + 1
-                line_end = line_start + piece.count("\n", span[0], span[1] - 1)
-                return Citation(
-                    n,
-                    snippet,
-                    True,
-                    "",
-                    f"document {index + 1}",
-                    None,
-                    None,
-                    line_start,
-                    line_end,
-                    span[0],
-                    span[1],
+            found = find_in(piece, snippet)
+            if found is not None:
+                line_start = piece.count("\n", 0, found[0]) + 1
+                span = Span(
+                    path="",
+                    document=f"document {index + 1}",
+                    page=None,
+                    page_label=None,
+                    line_start=line_start,
+                    line_end=line_start + piece.count("\n", found[0], found[1] - 1),
+                    start=found[0],
+                    end=found[1],
+                    text=piece[found[0] : found[1]],
                 )
+                return Citation(n, snippet, True, span)
         return Citation(n, snippet, False)

@@ -1,97 +1,25 @@
 """``context`` inside the REPL: the whole library as one ``str``, with helpers that know where
 every character came from (document, page, line).
 
-This module runs in the sandbox child. It imports only the standard library (and numpy,
-lazily, for the locate index) and opens the library database read-only.
+This module runs in the sandbox child. It imports only the standard library, the store's
+reader (numpy lazily, for the locate index) and opens the library database read-only.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
+from rlm_desktop.records import Span
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.locate import LineIndex
+from rlm_desktop.sandbox.results import DocumentInfo, GrepMatch, Location, SearchResult
+from rlm_desktop.store.reader import LibraryReader
 from rlm_desktop.textsafe import printable
 
-
-@dataclass(frozen=True)
-class Location:
-    """Where a piece of ``context`` comes from. ``start``/``end`` are offsets in the document's
-    own text; ``context_start``/``context_end`` are offsets in ``context``."""
-
-    document: str
-    path: str
-    page: int | None
-    page_label: str | None
-    line_start: int
-    line_end: int
-    start: int
-    end: int
-    context_start: int
-    context_end: int
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """One document of the library as seen from the REPL."""
-
-    index: int
-    name: str
-    path: str
-    kind: str
-    pages: int | None
-    length: int
-    start: int  # offset of the document's text in ``context``
-    _context: str = field(repr=False, compare=False)
-
-    @property
-    def end(self) -> int:
-        """Offset just past the document's text in ``context``."""
-        return self.start + self.length
-
-    @property
-    def text(self) -> str:
-        """The document's full text."""
-        return str.__getitem__(self._context, slice(self.start, self.end))
-
-
-@dataclass(frozen=True)
-class GrepMatch:
-    """A line that matched ``context.grep``."""
-
-    document: str
-    path: str
-    line: int
-    page: int | None
-    text: str
-    start: int  # offset of the match in ``context``
-
-    def __str__(self) -> str:
-        where = f"p.{self.page} " if self.page is not None else ""
-        return f"{printable(self.document)}:{where}line {self.line}: {self.text}"
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """A passage found by ``context.search`` (full-text search, best first)."""
-
-    document: str
-    path: str
-    page: int | None
-    line_start: int
-    line_end: int
-    score: float
-    text: str
-    start: int  # offset of the passage in ``context``
-
-    def __str__(self) -> str:
-        where = f"p.{self.page} " if self.page is not None else ""
-        name = printable(self.document)
-        return f"[{name} {where}lines {self.line_start}-{self.line_end}] {self.text}"
+__all__ = ["Context", "DocumentInfo", "GrepMatch", "Location", "SearchResult"]
 
 
 class _Passages:
@@ -125,7 +53,7 @@ class Context(str):
     documents: list[DocumentInfo]
     _doc_ids: list[int]
     _passage_table: _Passages | None
-    _conn: sqlite3.Connection | None
+    _library: LibraryReader | None
     _line_index: LineIndex | None
     _index_file: str | None
 
@@ -134,7 +62,7 @@ class Context(str):
         self.documents = []
         self._doc_ids = []
         self._passage_table = None
-        self._conn = None
+        self._library = None
         self._line_index = None
         self._index_file = None
         return self
@@ -144,13 +72,9 @@ class Context(str):
         """Passage boundaries, read from the library the first time they are needed."""
         if self._passage_table is None:
             table = _Passages()
-            if self._conn is not None:
+            if self._library is not None:
                 index = {doc_id: n for n, doc_id in enumerate(self._doc_ids)}
-                rows = self._conn.execute(
-                    "SELECT doc_id, start, page, page_label, line_start FROM passages "
-                    "ORDER BY doc_id, ordinal"
-                )
-                for doc_id, start, page, label, line in rows:
+                for doc_id, start, page, label, line in self._library.passage_boundaries():
                     n = index.get(doc_id)
                     if n is not None:
                         table.add(self.documents[n].start + start, page, label, line, n)
@@ -166,9 +90,8 @@ class Context(str):
         db_path = Path(db_path).resolve()
         # Kept open for search() and page/line lookups: the REPL child opens it before it
         # confines itself.
-        conn = sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        text, meta, index_file = snapshot.load(db_path, conn)
+        library = LibraryReader.open(db_path)
+        text, meta, index_file = snapshot.load(db_path, library)
         self = cls(text)
         self._index_file = index_file
         self.documents = [
@@ -178,7 +101,7 @@ class Context(str):
             for n, d in enumerate(meta)
         ]
         self._doc_ids = [d["id"] for d in meta]
-        self._conn = conn
+        self._library = library
         return self
 
     @classmethod
@@ -222,33 +145,30 @@ class Context(str):
         if doc is None or end > doc.end or end <= start:
             return None
         first, last = self._line_page(start), self._line_page(end - 1)
-        return Location(
-            document=doc.name,
+        span = Span(
             path=doc.path,
+            document=doc.name,
             page=first[1],
             page_label=first[2],
             line_start=first[0],
             line_end=last[0],
             start=start - doc.start,
             end=end - doc.start,
-            context_start=start,
-            context_end=end,
         )
+        return Location(span, context_start=start, context_end=end)
 
-    def explored(self, output: str, via: str) -> list[dict]:
-        """Library text that appears verbatim in ``output``, one record per document page.
-
-        ``via`` says how it reached a model: ``printed`` or ``subcall``.
-        """
-        records: list[dict] = []
+    def trace(self, output: str) -> list[Location]:
+        """Where the library text that appears verbatim in ``output`` comes from, one location
+        per document page."""
+        locations: list[Location] = []
         if len(output) < 40:
-            return records  # too short to trace back; and it spares building the index
+            return locations  # too short to trace back; and it spares building the index
         for start, end in self._index().spans(output):
             for piece_start, piece_end in self._pieces(start, end):
                 location = self.location(piece_start, piece_end)
                 if location is not None:
-                    records.append({**location.__dict__, "via": via})
-        return records
+                    locations.append(location)
+        return locations
 
     def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:
         """Cut a range at document and PDF page boundaries (headers are dropped)."""
@@ -314,40 +234,39 @@ class Context(str):
             doc = self._document_at(line_start)
             if doc is None:
                 continue  # a document header line
-            line, page, _ = self._line_page(line_start)
+            line, page, label = self._line_page(line_start)
             text = str.__getitem__(self, slice(line_start, line_end))
-            results.append(GrepMatch(doc.name, doc.path, line, page, text, line_start))
+            span = Span(
+                path=doc.path,
+                document=doc.name,
+                page=page,
+                page_label=label,
+                line_start=line,
+                line_end=line,
+                start=line_start - doc.start,
+                end=line_end - doc.start,
+                text=text,
+            )
+            results.append(GrepMatch(span, start=line_start))
             if len(results) >= max_results:
                 break
         return results
 
     def search(self, query: str, k: int = 10) -> list[SearchResult]:
         """Full-text search (bm25 ranking; words OR'ed, "quotes" for a phrase), best first."""
-        if self._conn is None:
+        if self._library is None:
             raise RuntimeError("search needs a library; use grep() on plain-text context")
-        from rlm_desktop.store.search import search_passages
-
-        hits = search_passages(self._conn, query, k)
+        hits = self._library.search(query, k)
         by_path = {d.path: d for d in self.documents}
         results = []
         for hit in hits:
             doc = by_path.get(hit.path)
             if doc is None:
                 continue  # ingested after this REPL started
-            start = doc.start + hit.start
-            text = str.__getitem__(self, slice(start, doc.start + hit.end))
-            results.append(
-                SearchResult(
-                    doc.name,
-                    doc.path,
-                    hit.page,
-                    hit.line_start,
-                    hit.line_end,
-                    round(hit.score, 3),
-                    text,
-                    start,
-                )
-            )
+            start = doc.start + hit.span.start
+            text = str.__getitem__(self, slice(start, doc.start + hit.span.end))
+            span = replace(hit.span, document=doc.name, text=text)
+            results.append(SearchResult(span, round(hit.score, 3), start))
         return results
 
     def chunks(self, size: int = 100_000, overlap: int = 0) -> list[str]:

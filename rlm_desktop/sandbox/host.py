@@ -12,7 +12,6 @@ cell) without ever taking the app down.
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import os
@@ -24,24 +23,29 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from rlm_desktop import launch
 from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.sandbox import protocol, snapshot
+from rlm_desktop.sandbox.cells import (
+    CellResult,
+    Explored,
+    SubCall,
+    SubCallHandler,
+    read_result,
+    read_subcall,
+)
 from rlm_desktop.sandbox.confine import Isolation
 from rlm_desktop.sandbox.context import Context
-from rlm_desktop.settings import Settings
+from rlm_desktop.sandbox.limits import SandboxLimits, explain_exit
 from rlm_desktop.store.library import DB_FILENAME, Library
 
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120.0
 _MIN_TRACED_CHARS = 40  # shorter output cannot be traced back to one place
-_MAX_CITATIONS = 1_000
 
 
 class SandboxError(RlmDesktopError):
@@ -50,78 +54,6 @@ class SandboxError(RlmDesktopError):
 
 class _LateReply(Exception):
     """The child answered for an earlier cell before the one just sent."""
-
-
-_DEFAULTS = Settings()
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Per-REPL limits; every one is enforced by the OS or by the parent, not by the child."""
-
-    timeout_s: float = _DEFAULTS.cell_timeout_s  # wall clock per cell (sub-calls excluded)
-    memory_mb: int = _DEFAULTS.sandbox_memory_mb  # address space of the child
-    cpu_s: int = 3600  # CPU seconds over the REPL's whole life
-    file_mb: int = 64  # largest file the child may write
-    open_files: int = 64
-    output_chars: int = 20_000  # printed characters kept per cell
-    disk_mb: int = _DEFAULTS.sandbox_disk_mb  # all the REPL writes (a tmpfs quota)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: int | float | None) -> SandboxLimits:
-        """The limits the settings describe; ``overrides`` that are not None win, this once."""
-        values = {
-            "timeout_s": settings.cell_timeout_s,
-            "memory_mb": settings.sandbox_memory_mb,
-            "disk_mb": settings.sandbox_disk_mb,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Explored:
-    """Library text that reached a model, with where it came from and how it got there."""
-
-    path: str
-    document: str
-    page: int | None
-    page_label: str | None
-    line_start: int
-    line_end: int
-    start: int
-    end: int
-    context_start: int
-    context_end: int
-    via: str  # "printed" or "subcall"
-
-
-@dataclass
-class CellResult:
-    """What one cell did. ``error`` is None, or exception / timeout / memory / killed."""
-
-    stdout: str = ""
-    stderr: str = ""
-    error: str | None = None
-    message: str = ""
-    changed: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-    final: str | None = None
-    explored: list[Explored] = field(default_factory=list)
-    citations: list[str] = field(default_factory=list)  # snippets registered with cite()
-    state_lost: bool = False
-
-
-@dataclass(frozen=True)
-class SubCall:
-    """A request from the REPL for model calls: answer with one string per prompt."""
-
-    kind: str  # llm_query, llm_query_batched or rlm_query
-    prompts: list[str]
-    context: str | list[str] | None = None
-
-
-SubCallHandler = Callable[[SubCall], list[str]]
 
 
 def _no_models(call: SubCall) -> list[str]:
@@ -389,7 +321,7 @@ class Sandbox:
                 if sent_for != cell:
                     raise protocol.ProtocolError("a frame for another cell than the one running")
                 if message["type"] == "result":
-                    result = self._result(message, code)
+                    result = read_result(message, code, self.limits)
                     result.explored = explored + self._trace(result.stdout, "printed")
                     return result
                 handled_in = self._answer_subcall(message, explored)
@@ -427,24 +359,13 @@ class Sandbox:
 
     def _answer_subcall(self, message: dict, explored: list[Explored]) -> float:
         started = time.monotonic()
-        call_id = protocol.field(message, "id", int)
-        kind = protocol.field(message, "kind", str)
-        prompts = protocol.field(message, "prompts", list)
-        context = message.get("context")
-        if kind not in ("llm_query", "llm_query_batched", "rlm_query"):
-            raise protocol.ProtocolError(f"unknown sub-call kind {kind!r}")
-        if not all(isinstance(p, str) for p in prompts) or not (
-            context is None
-            or isinstance(context, str)
-            or (isinstance(context, list) and all(isinstance(c, str) for c in context))
-        ):
-            raise protocol.ProtocolError("sub-call prompts must be strings")
-        sent = context if isinstance(context, str) else "\n".join(context or [])
-        for piece in [*prompts, sent]:
+        call_id, call = read_subcall(message)
+        sent = call.context if isinstance(call.context, str) else "\n".join(call.context or [])
+        for piece in [*call.prompts, sent]:
             explored.extend(self._trace(piece, "subcall"))
         try:
-            results = self.on_subcall(SubCall(kind, prompts, context))
-            if len(results) != len(prompts):
+            results = self.on_subcall(call)
+            if len(results) != len(call.prompts):
                 raise RuntimeError("the model returned a wrong number of answers")
             reply = {"type": "subcall_result", "id": call_id, "results": [str(r) for r in results]}
         except Exception as exc:  # a failed model call becomes an error inside the cell
@@ -464,86 +385,10 @@ class Sandbox:
                 self._locator = Context.from_text(self.context)
             else:
                 self._locator = Context.from_strings([str(v) for v in self.context or []])
-        return [Explored(**record) for record in self._locator.explored(text, via)]
-
-    def _result(self, message: dict, code: str) -> CellResult:
-        error = message.get("error")
-        if error not in (None, "exception", "memory"):
-            raise protocol.ProtocolError("invalid error kind")
-        final = message.get("final")
-        if final is not None and not (isinstance(final, str) and calls_final(code)):
-            raise protocol.ProtocolError("a final answer from a cell that does not call FINAL")
-        changed = _list(message.get("changed"))
-        cited = _list(message.get("citations"))
-        duration = message.get("duration")
-        limit = self.limits.output_chars
-        return CellResult(
-            stdout=_cap(protocol.field(message, "stdout", str), limit),
-            stderr=_cap(protocol.field(message, "stderr", str), limit),
-            error=error,
-            message=_cap(str(message.get("message", "")), 2_000),
-            changed=[str(name)[:200] for name in changed[:1_000]],
-            duration_s=float(duration) if isinstance(duration, (int, float)) else 0.0,
-            final=final,
-            citations=[c for c in cited[:_MAX_CITATIONS] if isinstance(c, str)],
-        )
+        return [
+            Explored(place.span, place.context_start, place.context_end, via)
+            for place in self._locator.trace(text)
+        ]
 
 
-_SIGNALS = {
-    "SIGKILL": "it was killed (SIGKILL), most often by the system's out-of-memory killer",
-    "SIGSYS": "it made a system call the sandbox forbids (seccomp)",
-    "SIGSEGV": "it crashed (SIGSEGV, a fault in native code)",
-    "SIGBUS": "it crashed (SIGBUS, a fault in native code)",
-    "SIGILL": "it crashed (SIGILL)",
-    "SIGFPE": "it crashed (SIGFPE)",
-    "SIGABRT": "it aborted (SIGABRT)",
-}
-
-
-def explain_exit(code: int, stderr_tail: str, limits: SandboxLimits) -> str:
-    """Say in words why a REPL process with exit status ``code`` ended."""
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        if name == "SIGXCPU":
-            why = f"it used up its CPU time ({limits.cpu_s:,} s for the whole REPL)"
-        elif name == "SIGXFSZ":
-            why = f"it wrote a file past the size limit ({limits.file_mb} MB)"
-        else:
-            why = _SIGNALS.get(name, f"it was ended by {name}")
-    elif "MemoryError" in stderr_tail:
-        why = f"it ran out of memory (its limit is {limits.memory_mb:,} MB)"
-    elif "Too many open files" in stderr_tail:
-        why = f"it ran out of file descriptors (its limit is {limits.open_files})"
-    else:
-        why = f"it exited with status {code}"
-    if stderr_tail and stderr_tail not in why:
-        why += f" — {stderr_tail}"
-    return why
-
-
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
-def calls_final(code: str) -> bool:
-    """True when ``code`` refers to FINAL or FINAL_VAR (only such a cell may end a run)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return any(
-        isinstance(node, ast.Name) and node.id in ("FINAL", "FINAL_VAR") for node in ast.walk(tree)
-    )
-
-
-def _cap(text: str, limit: int) -> str:
-    """The child cuts its output to ``limit``; cut it again here in case it did not."""
-    marker = len("\n[... output truncated: 999,999,999,999 more characters not shown]")
-    if len(text) <= limit + marker:
-        return text
-    return (
-        text[:limit] + f"\n[... output truncated: {len(text) - limit:,} more characters not shown]"
-    )
+__all__ = ["CellResult", "Explored", "Sandbox", "SandboxError", "SandboxLimits", "SubCall"]

@@ -2,16 +2,16 @@
 
 Reading one file is several times faster than rebuilding the text from tens of thousands of
 passage rows, so the app writes the snapshot and every REPL child reads it. Standard library
-only: the REPL child imports this.
+and ``store.reader`` only: the REPL child imports this.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
+from rlm_desktop.store.reader import LibraryReader
 from rlm_desktop.textsafe import printable
 
 CACHE_DIR = "context-cache"
@@ -21,52 +21,38 @@ _FORMAT = 2
 _HEADER = "=== Document {n}: {path} ({kind}{pages}, {chars:,} characters) ===\n"
 
 
-def revision(conn: sqlite3.Connection) -> int:
-    """The library's revision: it changes whenever a readable document is added or removed."""
-    row = conn.execute("SELECT value FROM library_state WHERE key = 'revision'").fetchone()
-    return int(row[0])
-
-
-def build(conn: sqlite3.Connection) -> tuple[str, list[dict]]:
+def build(library: LibraryReader) -> tuple[str, list[dict]]:
     """Concatenate every readable document, each after a one-line header naming it (the
     path escaped, so no file name can break the line or forge another header).
 
     Returns the text and, per document, its id, name, path, kind, pages, length and the
     offset where its text starts.
     """
-    docs = conn.execute(
-        "SELECT id, path, kind, pages, chars FROM documents "
-        "WHERE status IN ('ok', 'warnings') ORDER BY path"
-    ).fetchall()
     parts: list[str] = []
     meta: list[dict] = []
     offset = 0
-    for n, (doc_id, path, kind, pages, chars) in enumerate(docs, 1):
-        pages_text = f", {pages} pages" if pages else ""
-        header = _HEADER.format(n=n, path=printable(path), kind=kind, pages=pages_text, chars=chars)
+    for n, doc in enumerate(library.documents(include_unreadable=False), 1):
+        pages_text = f", {doc.pages} pages" if doc.pages else ""
+        header = _HEADER.format(
+            n=n, path=printable(doc.path), kind=doc.kind, pages=pages_text, chars=doc.chars
+        )
         parts.append(header)
         offset += len(header)
-        texts = [
-            row[0]
-            for row in conn.execute(
-                "SELECT text FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
-            )
-        ]
-        length = sum(map(len, texts))
-        parts.extend(texts)
+        text = library.document_text(doc.id)
+        parts.append(text)
         meta.append(
             {
-                "id": doc_id,
-                "name": Path(path).name,
-                "path": path,
-                "kind": kind,
-                "pages": pages,
-                "length": length,
+                "id": doc.id,
+                "name": doc.name,
+                "path": doc.path,
+                "kind": doc.kind,
+                "pages": doc.pages,
+                "length": len(text),
                 "start": offset,
             }
         )
-        offset += length
-        if not (texts and texts[-1].endswith("\n")):
+        offset += len(text)
+        if not text.endswith("\n"):
             parts.append("\n")
             offset += 1
     return "".join(parts), meta
@@ -84,22 +70,18 @@ def _paths(db_path: Path, rev: int) -> tuple[Path, Path, Path]:
 
 def ensure(db_path: Path) -> Path:
     """Write the snapshot of the library's current revision if missing; return its folder."""
-    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        with conn:  # one read transaction: revision and text agree
-            conn.execute("BEGIN")
-            rev = revision(conn)
-            text_path, index_path, meta_path = _paths(db_path, rev)
-            if not meta_path.exists():
-                text, meta = build(conn)
-                text_path.parent.mkdir(exist_ok=True)
-                _write_atomic(text_path, text.encode("utf-8"))
-                _write_index(index_path, text)
-                # The metadata is written last: its presence means the snapshot is complete.
-                record = {"revision": rev, "chars": len(text), "documents": meta}
-                _write_atomic(meta_path, json.dumps(record).encode("utf-8"))
-    finally:
-        conn.close()
+    with LibraryReader.open(db_path) as library, library.transaction():
+        # One read transaction: revision and text agree.
+        rev = library.revision()
+        text_path, index_path, meta_path = _paths(db_path, rev)
+        if not meta_path.exists():
+            text, meta = build(library)
+            text_path.parent.mkdir(exist_ok=True)
+            _write_atomic(text_path, text.encode("utf-8"))
+            _write_index(index_path, text)
+            # The metadata is written last: its presence means the snapshot is complete.
+            record = {"revision": rev, "chars": len(text), "documents": meta}
+            _write_atomic(meta_path, json.dumps(record).encode("utf-8"))
     for stale in text_path.parent.glob("rev-*"):
         if not stale.name.startswith(f"{_stem(rev)}."):
             stale.unlink(missing_ok=True)
@@ -124,10 +106,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load(db_path: Path, conn: sqlite3.Connection) -> tuple[str, list[dict], str | None]:
+def load(db_path: Path, library: LibraryReader) -> tuple[str, list[dict], str | None]:
     """The library's text, its document table and the path of its line index (or None):
     from the snapshot when it is current, else rebuilt from the passages."""
-    text_path, index_path, meta_path = _paths(db_path, revision(conn))
+    text_path, index_path, meta_path = _paths(db_path, library.revision())
     try:
         record = json.loads(meta_path.read_text(encoding="utf-8"))
         with open(text_path, encoding="utf-8") as handle:
@@ -136,4 +118,4 @@ def load(db_path: Path, conn: sqlite3.Connection) -> tuple[str, list[dict], str 
             return text, record["documents"], str(index_path)
     except (OSError, ValueError, KeyError):
         pass
-    return (*build(conn), None)
+    return (*build(library), None)

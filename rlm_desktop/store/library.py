@@ -1,21 +1,32 @@
-"""A library: one SQLite file (WAL) holding documents, their passages and an FTS5 index."""
+"""A library: one SQLite file (WAL) holding documents, their passages and an FTS5 index.
+
+``Library`` opens (and upgrades) the file and writes to it; every read is a named query of
+``LibraryReader``, which it extends.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.records import Passage
+from rlm_desktop.store.documents import (
+    FINISHED,
+    READABLE,
+    Document,
+    DocumentMeta,
+    LibraryError,
+)
+from rlm_desktop.store.reader import RUN_JSON, LibraryReader, connect_readonly
 from rlm_desktop.store.schema import INCREMENTAL, migrations
-from rlm_desktop.store.search import SearchHit, search_passages
+
+__all__ = ["DB_FILENAME", "Document", "DocumentMeta", "Library", "LibraryError"]
 
 log = logging.getLogger(__name__)
 
@@ -26,85 +37,21 @@ _COMMIT_CHARS = 32 * 1024 * 1024
 _INSERT_BATCH = 500
 # The WAL left on disk after a checkpoint is cut back to this size.
 _WAL_KEEP_BYTES = 32 * 1024 * 1024
-_FINISHED = ("ok", "warnings")
-
-
-class LibraryError(RlmDesktopError):
-    """The library cannot be opened or written."""
-
-
-@dataclass
-class Document:
-    """One ingested (or failed, or skipped) file as the library records it."""
-
-    id: int
-    path: str
-    kind: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    title: str
-    pages: int | None
-    chars: int
-    lines: int
-    encoding: str | None
-    status: str
-    error: str
-    warnings: list[str]
-    extractor_version: int
-    ingested_at: str
-
-    @property
-    def searchable(self) -> bool:
-        """True when the document's text is in the library."""
-        return self.status in _FINISHED
-
-
-@dataclass
-class DocumentMeta:
-    """What the pipeline knows about a file before its passages are written."""
-
-    path: str
-    kind: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    title: str
-    extractor_version: int
-    pages: int | None = None
-    encoding: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class StoredPassage:
-    """A passage as stored, with the document it belongs to."""
-
-    id: int
-    doc_id: int
-    ordinal: int
-    page: int | None
-    page_label: str | None
-    line_start: int
-    line_end: int
-    start: int
-    end: int
-    text: str
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Library:
-    """A document library stored in ``folder/library.db``."""
+class Library(LibraryReader):
+    """A document library stored in ``folder/library.db``, opened for writing or read-only."""
 
     def __init__(self, folder: Path | str, *, readonly: bool = False) -> None:
         self.folder = Path(folder).expanduser().resolve()
         self.path = self.folder / DB_FILENAME
         self.readonly = readonly
         try:
-            self._conn = self._connect()
+            super().__init__(connect_readonly(self.path) if readonly else self._connect())
             self.db = Database(self._conn)
             if not readonly and migrations.pending(self.db):
                 self._migrate()
@@ -134,144 +81,26 @@ class Library:
                 log.warning("could not finish upgrading the library, will retry: %s", exc)
 
     def _connect(self) -> sqlite3.Connection:
-        if self.readonly:
-            if not self.path.exists():
-                raise LibraryError(f"no library at {self.folder}")
-            uri = f"{self.path.as_uri()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-                # A new file: set before the journal mode, or it has no effect (migration
-                # 004 converts older libraries). On an existing file it would write.
-                conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
-            # WAL + NORMAL: every commit is atomic; a power cut may lose the last commits
-            # but never corrupts the file.
-            conn.execute("PRAGMA synchronous=NORMAL")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # A new file: set before the journal mode, or it has no effect (migration
+            # 004 converts older libraries). On an existing file it would write.
+            conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
+        # WAL + NORMAL: every commit is atomic; a power cut may lose the last commits
+        # but never corrupts the file.
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.row_factory = sqlite3.Row
         return conn
-
-    def close(self) -> None:
-        """Close the connection (checkpointing the WAL when writable)."""
-        self._conn.close()
-
-    def __enter__(self) -> Library:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ----------------------------------------------------------------- reading
-
-    def documents(self, *, include_unreadable: bool = True) -> list[Document]:
-        """Return finished documents in a stable order (by path)."""
-        where = "status != 'ingesting'" if include_unreadable else "status IN ('ok','warnings')"
-        rows = self._conn.execute(f"SELECT * FROM documents WHERE {where} ORDER BY path")
-        return [_document(row) for row in rows]
-
-    def document(self, doc_id: int) -> Document:
-        """Return one document by id."""
-        row = self._conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        if row is None:
-            raise LibraryError(f"no document with id {doc_id}")
-        return _document(row)
-
-    def document_by_path(self, path: str) -> Document | None:
-        """Return the finished document recorded for an absolute path, if any."""
-        row = self._conn.execute(
-            "SELECT * FROM documents WHERE path = ? AND status != 'ingesting'", (path,)
-        ).fetchone()
-        return _document(row) if row else None
-
-    def passages(self, doc_id: int) -> Iterator[StoredPassage]:
-        """Yield a document's passages in order."""
-        rows = self._conn.execute(
-            "SELECT * FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
-        )
-        for row in rows:
-            yield StoredPassage(**dict(row))
-
-    def document_text(self, doc_id: int) -> str:
-        """Rebuild a document's full text exactly (its passages tile it)."""
-        rows = self._conn.execute(
-            "SELECT text FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
-        )
-        return "".join(row[0] for row in rows)
-
-    def passage_text(self, passage_id: int) -> str:
-        """The text of one passage."""
-        row = self._conn.execute("SELECT text FROM passages WHERE id = ?", (passage_id,)).fetchone()
-        if row is None:
-            raise LibraryError(f"no passage with id {passage_id}")
-        return row[0]
-
-    def search(self, query: str, k: int = 10) -> list[SearchHit]:
-        """Return the ``k`` best passages for what a person typed, best first."""
-        return search_passages(self._conn, query, k)
-
-    def sources(self) -> list[str]:
-        """Return the files and folders the user added, in the order of their paths."""
-        return [row[0] for row in self._conn.execute("SELECT path FROM sources ORDER BY path")]
-
-    def stats(self) -> dict[str, int]:
-        """Return document counts by status plus passage and character totals."""
-        counts = dict(
-            self._conn.execute(
-                "SELECT status, count(*) FROM documents WHERE status != 'ingesting' GROUP BY status"
-            ).fetchall()
-        )
-        row = self._conn.execute(
-            "SELECT count(*), coalesce(sum(chars), 0) FROM documents "
-            "WHERE status IN ('ok','warnings')"
-        ).fetchone()
-        counts["searchable"], counts["chars"] = row[0], row[1]
-        return counts
-
-    def runs(self, conversation: str | None = None) -> list[dict]:
-        """Saved runs, newest first (or one conversation's, oldest first), without events."""
-        columns = (
-            "id, conversation, question, answer, stop_reason, fallback, mode, models, "
-            "citations, usage, created_at"
-        )
-        if conversation is None:
-            rows = self._conn.execute(f"SELECT {columns} FROM runs ORDER BY id DESC")
-        else:
-            rows = self._conn.execute(
-                f"SELECT {columns} FROM runs WHERE conversation = ? ORDER BY id", (conversation,)
-            )
-        return [_run(row) for row in rows]
-
-    def pick_runs(
-        self, ids: list[int] | tuple[int, ...] = (), *, last: bool = False, everything: bool = False
-    ) -> list[dict]:
-        """Saved runs, events included: these ids, the latest run, or all of them oldest first."""
-        if everything:
-            ids = [r["id"] for r in reversed(self.runs())]
-        elif last:
-            latest = self.runs()
-            if not latest:
-                raise LibraryError("no questions have been asked of this library yet")
-            ids = [latest[0]["id"]]
-        return [self.run(run_id) for run_id in ids]
-
-    def run(self, run_id: int) -> dict:
-        """One saved run with everything, events included."""
-        row = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise LibraryError(f"no saved run with id {run_id}")
-        return _run(row)
 
     # ----------------------------------------------------------------- writing
 
     def save_run(self, record: dict) -> int:
         """Store a finished run; JSON fields are serialised here. Returns its id."""
-        json_fields = ("models", "citations", "explored", "usage", "settings", "events")
-        values = {k: json.dumps(v) if k in json_fields else v for k, v in record.items()}
+        values = {k: json.dumps(v) if k in RUN_JSON else v for k, v in record.items()}
         values["created_at"] = _now()
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -279,7 +108,7 @@ class Library:
             cursor = self._conn.execute(
                 f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(values.values())
             )
-        return int(cursor.lastrowid)
+        return _rowid(cursor)
 
     def add_sources(self, paths: Iterable[str]) -> None:
         """Remember files/folders the user added (for later rescans)."""
@@ -403,7 +232,7 @@ class Library:
         """
         try:
             left = self._conn.execute(
-                "SELECT coalesce(sum(chars), 0) FROM documents WHERE status IN ('ok','warnings')"
+                f"SELECT coalesce(sum(chars), 0) FROM documents WHERE {READABLE}"
             ).fetchone()[0]
             if removed_chars and removed_chars * 4 >= left:
                 self._conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
@@ -438,7 +267,7 @@ class Library:
                 _now(),
             ),
         )
-        return int(cursor.lastrowid)
+        return _rowid(cursor)
 
     def _insert_passages(self, rows: list[tuple]) -> None:
         if rows:
@@ -452,7 +281,7 @@ class Library:
         ids = [
             r[0]
             for r in self._conn.execute(
-                "SELECT id FROM documents WHERE path = ? AND status != 'ingesting'", (path,)
+                f"SELECT id FROM documents WHERE path = ? AND {FINISHED}", (path,)
             )
         ]
         self._delete_ids(ids)
@@ -473,16 +302,8 @@ class Library:
         return removed
 
 
-def _run(row: sqlite3.Row) -> dict:
-    data = dict(row)
-    for name in ("models", "citations", "explored", "usage", "settings", "events"):
-        if name in data:
-            data[name] = json.loads(data[name])
-    data["fallback"] = bool(data["fallback"])
-    return data
-
-
-def _document(row: sqlite3.Row) -> Document:
-    data = dict(row)
-    data["warnings"] = json.loads(data["warnings"])
-    return Document(**data)
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote."""
+    if cursor.lastrowid is None:
+        raise LibraryError("the library did not record the new row")
+    return cursor.lastrowid

@@ -6,6 +6,8 @@ import logging
 
 from sqlite_utils import Database, Migrations
 
+from rlm_desktop.store.documents import STATUSES, status_in
+
 log = logging.getLogger(__name__)
 
 migrations = Migrations("rlm_desktop.library")
@@ -13,7 +15,7 @@ migrations = Migrations("rlm_desktop.library")
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages go back to the file system on request
 
 _INITIAL = [
-    """
+    f"""
     CREATE TABLE documents (
         id INTEGER PRIMARY KEY,
         path TEXT NOT NULL,
@@ -27,7 +29,7 @@ _INITIAL = [
         lines INTEGER NOT NULL DEFAULT 0,
         encoding TEXT,
         status TEXT NOT NULL
-            CHECK (status IN ('ingesting', 'ok', 'warnings', 'failed', 'skipped')),
+            CHECK ({status_in(STATUSES)}),
         error TEXT NOT NULL DEFAULT '',
         warnings TEXT NOT NULL DEFAULT '[]',
         extractor_version INTEGER NOT NULL,

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
 from rlm_desktop.errors import UsageError
+from rlm_desktop.records import Located, Span
+from rlm_desktop.store.documents import READABLE
 
 _PHRASE = re.compile(r'"([^"]*)"')
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SNIPPET_TOKENS = 24
+_QUOTE_WORDS = 12  # a quote is looked up by the phrase of its first words
 # Words too common to help ranking; dropped from unquoted queries unless nothing else is left.
 _STOPWORDS_TEXT = (
     "a an and are as at be by did do does for from has have how in is it its of on or that "
@@ -24,22 +28,16 @@ HIT_START, HIT_END = "\x02", "\x03"
 
 
 @dataclass(frozen=True)
-class SearchHit:
+class SearchHit(Located):
     """One passage found by a search, with its exact place in its document."""
 
     doc_id: int
-    path: str
+    passage_id: int
     title: str
     kind: str
-    passage_id: int
-    page: int | None
-    page_label: str | None
-    line_start: int
-    line_end: int
-    start: int
-    end: int
     score: float
     snippet: str
+    span: Span
 
     def plain_snippet(self) -> str:
         """The snippet without match markers."""
@@ -47,9 +45,22 @@ class SearchHit:
 
     def to_json(self) -> dict:
         """The public JSON shape used by ``search --json`` (page null for non-PDF)."""
-        data = asdict(self)
-        data["snippet"] = self.plain_snippet()
-        return data
+        span = self.span
+        return {
+            "doc_id": self.doc_id,
+            "path": span.path,
+            "title": self.title,
+            "kind": self.kind,
+            "passage_id": self.passage_id,
+            "page": span.page,
+            "page_label": span.page_label,
+            "line_start": span.line_start,
+            "line_end": span.line_end,
+            "start": span.start,
+            "end": span.end,
+            "score": self.score,
+            "snippet": self.plain_snippet(),
+        }
 
 
 def build_fts_query(text: str) -> str:
@@ -69,7 +80,7 @@ def build_fts_query(text: str) -> str:
 
 
 def search_passages(conn: sqlite3.Connection, query: str, k: int = 10) -> list[SearchHit]:
-    """Return up to ``k`` passages of finished documents matching ``query``, best first."""
+    """Return up to ``k`` passages of readable documents matching ``query``, best first."""
     if k < 1:
         raise UsageError("k must be at least 1")
     rows = conn.execute(
@@ -82,10 +93,48 @@ def search_passages(conn: sqlite3.Connection, query: str, k: int = 10) -> list[S
         FROM passages_fts
         JOIN passages p ON p.id = passages_fts.rowid
         JOIN documents d ON d.id = p.doc_id
-        WHERE passages_fts MATCH ? AND d.status IN ('ok', 'warnings')
+        WHERE passages_fts MATCH ? AND d.{READABLE}
         ORDER BY bm25(passages_fts)
         LIMIT ?
         """,
         (build_fts_query(query), k),
     ).fetchall()
-    return [SearchHit(**dict(row)) for row in rows]
+    return [_hit(row) for row in rows]
+
+
+def quote_candidates(conn: sqlite3.Connection, quote: str, limit: int) -> list[tuple[int, int]]:
+    """(document id, passage ordinal) of up to ``limit`` passages of readable documents
+    holding the phrase of the quote's first words: where the whole quote may be."""
+    words = _WORD.findall(quote)
+    if not words:
+        return []
+    query = build_fts_query('"' + " ".join(words[:_QUOTE_WORDS]) + '"')
+    rows = conn.execute(
+        "SELECT p.doc_id, p.ordinal FROM passages_fts JOIN passages p "
+        "ON p.id = passages_fts.rowid JOIN documents d ON d.id = p.doc_id "
+        f"WHERE passages_fts MATCH ? AND d.{READABLE} LIMIT ?",
+        (query, limit),
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _hit(row: sqlite3.Row) -> SearchHit:
+    span = Span(
+        path=row["path"],
+        document=Path(row["path"]).name,
+        page=row["page"],
+        page_label=row["page_label"],
+        line_start=row["line_start"],
+        line_end=row["line_end"],
+        start=row["start"],
+        end=row["end"],
+    )
+    return SearchHit(
+        doc_id=row["doc_id"],
+        passage_id=row["passage_id"],
+        title=row["title"],
+        kind=row["kind"],
+        score=row["score"],
+        snippet=row["snippet"],
+        span=span,
+    )

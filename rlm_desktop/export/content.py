@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlm_desktop.rlm.citations import Citation
 from rlm_desktop.textsafe import printable
 
 FORMATS = ("md", "html", "docx", "pdf")
@@ -17,7 +18,7 @@ class ExportRun:
     run_id: int
     question: str
     answer: str
-    citations: list[dict]
+    citations: list[Citation]
     models: dict
     mode: str
     budget: dict
@@ -34,7 +35,7 @@ class ExportRun:
             run_id=run["id"],
             question=run["question"],
             answer=run["answer"],
-            citations=run["citations"],
+            citations=[Citation.from_json(c) for c in run["citations"]],
             models=run["models"],
             mode=run["mode"],
             budget=(run.get("settings") or {}).get("budget", {}),
@@ -52,33 +53,35 @@ def visible(text: str) -> str:
     return printable(text, multiline=True)
 
 
-def location(citation: dict) -> str:
+def location(citation: Citation) -> str:
     """ "page 3 (printed iv), lines 10-12" / "lines 5-5" / "paragraph 4" for a citation."""
-    if not citation.get("verified"):
+    span = citation.span
+    if not citation.verified or span is None:
         return "not found in the library"
-    path = citation.get("path") or ""
-    lines = f"lines {citation['line_start']}-{citation['line_end']}"
-    if citation.get("page") is not None:
-        label = citation.get("page_label")
-        printed = f" (printed {label})" if label and label != str(citation["page"]) else ""
-        return f"page {citation['page']}{printed}, {lines}"
-    if path.lower().endswith(".docx"):
-        first, last = citation["line_start"], citation["line_end"]
+    lines = f"lines {span.line_start}-{span.line_end}"
+    if span.page is not None:
+        label = span.page_label
+        printed = f" (printed {label})" if label and label != str(span.page) else ""
+        return f"page {span.page}{printed}, {lines}"
+    if span.path.lower().endswith(".docx"):
+        first, last = span.line_start, span.line_end
         return f"paragraph {first}" if first == last else f"paragraphs {first}-{last}"
     return lines
 
 
-def citation_title(citation: dict) -> str:
+def citation_title(citation: Citation) -> str:
     """ "report.pdf — page 3, lines 5-5", or a plain note for a quote found nowhere."""
-    if not citation.get("verified"):
+    if not citation.verified:
         return "a quote found in no document of the library"
     return f"{document_name(citation)} — {location(citation)}"
 
 
-def document_name(citation: dict) -> str:
+def document_name(citation: Citation) -> str:
     """The cited document's file name (or a note that the quote was not found)."""
-    path = citation.get("path")
-    return printable(Path(path).name) if path else printable(citation.get("document") or "—")
+    span = citation.span
+    if span is None:
+        return "—"
+    return printable(Path(span.path).name) if span.path else printable(span.document or "—")
 
 
 def details_line(run: ExportRun) -> str:

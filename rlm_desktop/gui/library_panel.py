@@ -1,0 +1,235 @@
+"""The Library side: the documents table and filter, adding, rescanning, removing, watching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QFileSystemWatcher, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rlm_desktop.gui.library_session import Change, LibrarySession
+from rlm_desktop.gui.models import DocumentsModel
+from rlm_desktop.gui.widgets import button
+from rlm_desktop.gui.workers import Task
+from rlm_desktop.ingest import pipeline
+from rlm_desktop.ingest.pipeline import IngestProgress, IngestReport
+from rlm_desktop.store import Library
+from rlm_desktop.textsafe import printable
+
+DROP_HINT = "Drop files or folders anywhere on the window to add them"
+
+
+class LibraryPanel(QWidget):
+    """The library's documents, with progress and cancel while files are added."""
+
+    status = Signal(str)  # a line for the window's status
+    error = Signal(str)  # a message the window shows in a dialog
+
+    def __init__(self, session: LibrarySession) -> None:
+        super().__init__()
+        self.session = session
+        session.changed.connect(self._library_changed)
+        self.ingest_task: Task | None = None
+        self._build()
+        self.watcher = QFileSystemWatcher(self)
+        self.watch_timer = QTimer(self, singleShot=True, interval=2000)
+        self.watch_timer.timeout.connect(self._watched_change)
+        self.watcher.directoryChanged.connect(lambda _p: self.watch_timer.start())
+        self.watcher.fileChanged.connect(lambda _p: self.watch_timer.start())
+        self.refresh_timer = QTimer(self, singleShot=True, interval=1000)
+        self.refresh_timer.timeout.connect(self.refresh_documents)
+
+    def _build(self) -> None:
+        self.documents = DocumentsModel()
+        self.filtered = QSortFilterProxyModel()
+        self.filtered.setSourceModel(self.documents)
+        self.filtered.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filtered.setFilterKeyColumn(0)
+        self.filter_box = QLineEdit(placeholderText="Filter documents (Ctrl+F)")
+        self.filter_box.setAccessibleName("Filter documents")
+        self.filter_box.setToolTip("Show only documents whose name contains this text")
+        self.filter_box.textChanged.connect(self.filtered.setFilterFixedString)
+        self.table = QTableView()
+        self.table.setModel(self.filtered)
+        self.table.setAccessibleName("Documents")
+        self.table.setToolTip("The library's documents; hover a row for warnings and errors")
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        # Fixed widths: sizing to contents measures every row on each refresh, which blocks
+        # the UI thread for hundreds of milliseconds once the library is large.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((1, 44), (2, 46), (3, 100), (4, 56)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.drop_hint = QLabel(DROP_HINT)
+        self.drop_hint.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Ingestion progress")
+        self.cancel_button = button(
+            "Cancel", "Stop ingesting (files done so far are kept)", self.cancel_ingest
+        )
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress)
+        progress_row.addWidget(self.cancel_button)
+        self._show_progress(False)
+        buttons = QHBoxLayout()
+        for text, tip, slot in (
+            ("Add files…", "Add documents (Ctrl+O)", self.add_files),
+            ("Add folder…", "Add a folder, recursively (Ctrl+Shift+O)", self.add_folder),
+            ("Rescan", "Re-read changed, new and vanished files", self.rescan),
+            ("Remove", "Remove the selected documents from the library", self.remove_selected),
+        ):
+            buttons.addWidget(button(text, tip, slot))
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Library</b>"))
+        layout.addWidget(self.filter_box)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.drop_hint)
+
+    # ------------------------------------------------------------------ what is shown
+
+    def refresh_documents(self) -> None:
+        """Re-read the document list in the background."""
+        self.session.run(
+            "documents", Library.documents, self.documents.set_documents, self.error.emit
+        )
+
+    def kind_of(self, path: str) -> str:
+        """The kind of the listed document at ``path`` ("text" when it is not listed)."""
+        return next((d.kind for d in self.documents.documents if d.path == path), "text")
+
+    def lengths(self) -> dict[str, int]:
+        """Each listed document's length in characters, by path."""
+        return {d.path: d.chars for d in self.documents.documents}
+
+    def show_drop_hint(self, dragging: bool) -> None:
+        """Say what a drop will do while files are dragged over the window."""
+        self.drop_hint.setText("<b>Drop to add these to the library</b>" if dragging else DROP_HINT)
+
+    def _library_changed(self, change: Change) -> None:
+        if change & Change.DOCUMENTS:
+            self.refresh_documents()
+
+    # ------------------------------------------------------------------ adding and removing
+
+    def add_files(self) -> None:
+        """Ask for files and add them."""
+        files, _ = QFileDialog.getOpenFileNames(self, "Add files")
+        self.ingest(files)
+
+    def add_folder(self) -> None:
+        """Ask for a folder and add it, recursively."""
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder")
+        self.ingest([folder] if folder else [])
+
+    def ingest(self, paths: list[str]) -> None:
+        """Add files/folders in the background with progress and cancel."""
+        if not paths:
+            return
+        if self.session.busy("ingest"):
+            self.error.emit("An ingest is already running; wait for it or cancel it.")
+            return
+
+        def work(library: Library, task: Task) -> IngestReport:
+            return pipeline.ingest(library, paths, on_progress=task.report, cancel=task.cancel)
+
+        self._show_progress(True)
+        self.progress.setFormat("starting…")
+        self._start_ingest(work)
+
+    def rescan(self) -> None:
+        """Re-read changed, new and vanished files in the background."""
+
+        def work(library: Library, task: Task) -> IngestReport:
+            return pipeline.rescan(library, on_progress=task.report, cancel=task.cancel)
+
+        self._show_progress(True)
+        self._start_ingest(work)
+
+    def _start_ingest(self, work: Callable[[Library, Task], IngestReport]) -> None:
+        self.ingest_task = self.session.run_long(
+            "ingest",
+            work,
+            self._ingested,
+            self._ingest_failed,
+            self._ingest_progress,
+            changes=Change.DOCUMENTS,
+        )
+
+    def cancel_ingest(self) -> None:
+        """Stop the running ingest; the files done so far are kept."""
+        if self.ingest_task is not None:
+            self.ingest_task.cancel.set()
+
+    def remove_selected(self) -> None:
+        """Remove the selected documents from the library."""
+        rows = {self.filtered.mapToSource(i).row() for i in self.table.selectedIndexes()}
+        paths = [self.documents.documents[r].path for r in rows]
+        if paths:
+            self.session.run(
+                "remove",
+                lambda library: pipeline.remove(library, paths),
+                on_error=self.error.emit,
+                changes=Change.DOCUMENTS,
+            )
+
+    def _ingest_progress(self, event: IngestProgress) -> None:
+        self.progress.setMaximum(max(1, event.total))
+        self.progress.setValue(event.done)
+        percent = 100 * event.done // max(1, event.total)
+        self.progress.setFormat(
+            f"{event.done} of {event.total} files ({percent}%) — {printable(Path(event.path).name)}"
+        )
+        # Documents appear in the table as they are stored (at most one refresh a second).
+        if not self.refresh_timer.isActive():
+            self.refresh_timer.start()
+
+    def _ingested(self, report: IngestReport) -> None:
+        self._show_progress(False)
+        counts = report.counts()
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        self.status.emit(f"Ingest {'cancelled' if report.cancelled else 'done'}: {summary}")
+
+    def _ingest_failed(self, message: str) -> None:
+        self._show_progress(False)
+        self.error.emit(message)
+
+    def _show_progress(self, visible: bool) -> None:
+        self.progress.setVisible(visible)
+        self.cancel_button.setVisible(visible)
+
+    # ------------------------------------------------------------------ watching
+
+    def watch(self, on: bool) -> None:
+        """Rescan by itself when files in the library's folders change (or stop doing so)."""
+        watched = self.watcher.directories() + self.watcher.files()
+        if watched:
+            self.watcher.removePaths(watched)
+        if on:
+            self.session.run("sources", Library.sources, self._watch_paths, self.error.emit)
+
+    def _watch_paths(self, sources: list[str]) -> None:
+        existing = [p for p in sources if Path(p).exists()]
+        if existing:
+            self.watcher.addPaths(existing)
+
+    def _watched_change(self) -> None:
+        if self.session.busy("ingest"):
+            self.watch_timer.start()  # try again when the current ingest is done
+            return
+        self.rescan()

@@ -1,0 +1,132 @@
+"""What a cell did, and how the app reads what the child says about it.
+
+The child runs model-written code, so its frames are read as claims: each field is checked,
+output is cut to its limit again, a final answer counts only for a cell whose code calls
+``FINAL``/``FINAL_VAR``, and provenance is never taken from it (the host traces it itself).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rlm_desktop.records import Located, Span
+from rlm_desktop.sandbox import protocol
+from rlm_desktop.sandbox.limits import SandboxLimits
+
+_MAX_CITATIONS = 1_000
+_SUBCALL_KINDS = ("llm_query", "llm_query_batched", "rlm_query")
+
+
+@dataclass(frozen=True)
+class Explored(Located):
+    """Library text that reached a model, with where it came from and how it got there."""
+
+    span: Span
+    context_start: int  # offsets in the REPL's ``context``
+    context_end: int
+    via: str  # "printed" or "subcall"
+
+    def to_json(self) -> dict:
+        """The JSON record of runs and ``ask --json``: the span's location, offsets and via."""
+        return {
+            **self.span.to_json(),
+            "context_start": self.context_start,
+            "context_end": self.context_end,
+            "via": self.via,
+        }
+
+
+@dataclass
+class CellResult:
+    """What one cell did. ``error`` is None, or exception / timeout / memory / killed."""
+
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    message: str = ""
+    changed: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    final: str | None = None
+    explored: list[Explored] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)  # snippets registered with cite()
+    state_lost: bool = False
+
+
+@dataclass(frozen=True)
+class SubCall:
+    """A request from the REPL for model calls: answer with one string per prompt."""
+
+    kind: str  # llm_query, llm_query_batched or rlm_query
+    prompts: list[str]
+    context: str | list[str] | None = None
+
+
+SubCallHandler = Callable[[SubCall], list[str]]
+
+
+def read_subcall(message: dict) -> tuple[int, SubCall]:
+    """A ``subcall`` frame's id and request, checked field by field."""
+    call_id = protocol.field(message, "id", int)
+    kind = protocol.field(message, "kind", str)
+    prompts = protocol.field(message, "prompts", list)
+    context = message.get("context")
+    if kind not in _SUBCALL_KINDS:
+        raise protocol.ProtocolError(f"unknown sub-call kind {kind!r}")
+    if not all(isinstance(p, str) for p in prompts) or not (
+        context is None
+        or isinstance(context, str)
+        or (isinstance(context, list) and all(isinstance(c, str) for c in context))
+    ):
+        raise protocol.ProtocolError("sub-call prompts must be strings")
+    return call_id, SubCall(kind, prompts, context)
+
+
+def read_result(message: dict, code: str, limits: SandboxLimits) -> CellResult:
+    """A ``result`` frame as the app believes it: checked, capped, FINAL only if called."""
+    error = message.get("error")
+    if error not in (None, "exception", "memory"):
+        raise protocol.ProtocolError("invalid error kind")
+    final = message.get("final")
+    if final is not None and not (isinstance(final, str) and calls_final(code)):
+        raise protocol.ProtocolError("a final answer from a cell that does not call FINAL")
+    changed = _list(message.get("changed"))
+    cited = _list(message.get("citations"))
+    duration = message.get("duration")
+    limit = limits.output_chars
+    return CellResult(
+        stdout=_cap(protocol.field(message, "stdout", str), limit),
+        stderr=_cap(protocol.field(message, "stderr", str), limit),
+        error=error,
+        message=_cap(str(message.get("message", "")), 2_000),
+        changed=[str(name)[:200] for name in changed[:1_000]],
+        duration_s=float(duration) if isinstance(duration, (int, float)) else 0.0,
+        final=final,
+        citations=[c for c in cited[:_MAX_CITATIONS] if isinstance(c, str)],
+    )
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def calls_final(code: str) -> bool:
+    """True when ``code`` refers to FINAL or FINAL_VAR (only such a cell may end a run)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        isinstance(node, ast.Name) and node.id in ("FINAL", "FINAL_VAR") for node in ast.walk(tree)
+    )
+
+
+def _cap(text: str, limit: int) -> str:
+    """The child cuts its output to ``limit``; cut it again here in case it did not."""
+    marker = len("\n[... output truncated: 999,999,999,999 more characters not shown]")
+    if len(text) <= limit + marker:
+        return text
+    return (
+        text[:limit] + f"\n[... output truncated: {len(text) - limit:,} more characters not shown]"
+    )

@@ -1,0 +1,132 @@
+"""What ``context`` and its helpers hand to model-written code: documents, grep and search
+results, and locations. Each found piece of text carries a ``Span``; the attributes the
+prompts and the README promise (``document``, ``page``, ``line``, ``text``, ``start``...) read
+from it, and ``repr``/``str`` stay as the prompts show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlm_desktop.records import Located, Span
+from rlm_desktop.textsafe import printable
+
+
+def _repr(record: object, names: tuple[str, ...]) -> str:
+    """``Name(a=1, b='x')`` over the attributes the REPL documents (not the span inside)."""
+    shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in names)
+    return f"{type(record).__name__}({shown})"
+
+
+@dataclass(frozen=True, repr=False)
+class Location(Located):
+    """Where a piece of ``context`` comes from. ``start``/``end`` are offsets in the document's
+    own text; ``context_start``/``context_end`` are offsets in ``context``."""
+
+    span: Span
+    context_start: int
+    context_end: int
+
+    def __repr__(self) -> str:
+        names = ("document", "path", "page", "page_label", "line_start", "line_end")
+        return _repr(self, (*names, "start", "end", "context_start", "context_end"))
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document of the library as seen from the REPL."""
+
+    index: int
+    name: str
+    path: str
+    kind: str
+    pages: int | None
+    length: int
+    start: int  # offset of the document's text in ``context``
+    _context: str = field(repr=False, compare=False)
+
+    @property
+    def end(self) -> int:
+        """Offset just past the document's text in ``context``."""
+        return self.start + self.length
+
+    @property
+    def text(self) -> str:
+        """The document's full text."""
+        return str.__getitem__(self._context, slice(self.start, self.end))
+
+
+class _Found:
+    """Text a helper found: its ``span``, read through the attributes the prompts name.
+    (``start`` is the text's offset in ``context``, so it is a field of each record.)"""
+
+    span: Span
+
+    @property
+    def document(self) -> str:
+        """The document's name."""
+        return self.span.document
+
+    @property
+    def path(self) -> str:
+        """The document's file."""
+        return self.span.path
+
+    @property
+    def page(self) -> int | None:
+        """The PDF page (None for other kinds)."""
+        return self.span.page
+
+    @property
+    def line_start(self) -> int:
+        """The first line in the document (1-based)."""
+        return self.span.line_start
+
+    @property
+    def line_end(self) -> int:
+        """The last line in the document."""
+        return self.span.line_end
+
+    @property
+    def text(self) -> str:
+        """The text found."""
+        return self.span.text
+
+    def _where(self) -> str:
+        return f"p.{self.page} " if self.page is not None else ""
+
+
+@dataclass(frozen=True, repr=False)
+class GrepMatch(_Found):
+    """A line that matched ``context.grep``."""
+
+    span: Span  # the whole line
+    start: int  # offset of the line in ``context``
+
+    @property
+    def line(self) -> int:
+        """The line's number in its document (1-based)."""
+        return self.span.line_start
+
+    def __str__(self) -> str:
+        return f"{printable(self.document)}:{self._where()}line {self.line}: {self.text}"
+
+    def __repr__(self) -> str:
+        return _repr(self, ("document", "path", "line", "page", "text", "start"))
+
+
+@dataclass(frozen=True, repr=False)
+class SearchResult(_Found):
+    """A passage found by ``context.search`` (full-text search, best first)."""
+
+    span: Span  # the whole passage
+    score: float
+    start: int  # offset of the passage in ``context``
+
+    def __str__(self) -> str:
+        name = printable(self.document)
+        return f"[{name} {self._where()}lines {self.line_start}-{self.line_end}] {self.text}"
+
+    def __repr__(self) -> str:
+        names = ("document", "path", "page", "line_start", "line_end", "score", "text")
+        return _repr(self, (*names, "start"))
