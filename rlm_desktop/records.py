@@ -35,8 +35,8 @@ class Span:
 LOCATION_FIELDS = tuple(f.name for f in fields(Span) if f.name != "text")
 
 
-class Located:
-    """A record that carries a ``span``: its location fields read as the record's own."""
+class Placed:
+    """A record that carries a ``span``: its document, page and lines read as its own."""
 
     span: Span
 
@@ -69,6 +69,10 @@ class Located:
     def line_end(self) -> int:
         """The last line (inclusive)."""
         return self.span.line_end
+
+
+class Located(Placed):
+    """A ``Placed`` record whose offsets in the document's text read as its own too."""
 
     @property
     def start(self) -> int:

@@ -224,7 +224,9 @@ def bench_bombs(
             baseline=plain_rate,
             ratio=gz_rate / plain_rate,
             goal="ingested at >= 0.8x plain, peak < 300 MB",
-            met=streamed.status == "added" and gz_rate >= 0.8 * plain_rate and streamed.peak_mb < 300,
+            met=streamed.status == "added"
+            and gz_rate >= 0.8 * plain_rate
+            and streamed.peak_mb < 300,
             unit="MB/s",
             detail=f"{gz_mb:,.1f} MB .gz unpacking to {text_mb:,.0f} MB: {streamed.status} in "
             f"{streamed.seconds:,.0f} s, peak {streamed.peak_mb:,.0f} MB; "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rlm_desktop.records import Located, Span
+from rlm_desktop.records import Located, Placed, Span
 from rlm_desktop.textsafe import printable
 
 
@@ -56,36 +56,9 @@ class DocumentInfo:
         return str.__getitem__(self._context, slice(self.start, self.end))
 
 
-class _Found:
+class _Found(Placed):
     """Text a helper found: its ``span``, read through the attributes the prompts name.
     (``start`` is the text's offset in ``context``, so it is a field of each record.)"""
-
-    span: Span
-
-    @property
-    def document(self) -> str:
-        """The document's name."""
-        return self.span.document
-
-    @property
-    def path(self) -> str:
-        """The document's file."""
-        return self.span.path
-
-    @property
-    def page(self) -> int | None:
-        """The PDF page (None for other kinds)."""
-        return self.span.page
-
-    @property
-    def line_start(self) -> int:
-        """The first line in the document (1-based)."""
-        return self.span.line_start
-
-    @property
-    def line_end(self) -> int:
-        """The last line in the document."""
-        return self.span.line_end
 
     @property
     def text(self) -> str:
