@@ -12,12 +12,20 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from rlm_desktop.errors import UsageError
 from rlm_desktop.paths import data_dir
 
 log = logging.getLogger(__name__)
 
 SETTINGS_VERSION = 1
 _MAX_RECENT = 10
+_KEPT_BY_THE_APP = frozenset({"version", "recent_models", "recent_libraries"})
+_TRUE = ("true", "on", "1", "yes")
+_FALSE = ("false", "off", "0", "no")
+
+
+class SettingError(UsageError):
+    """A setting that does not exist, or text that is no value for it (exit code 2)."""
 
 
 @dataclass
@@ -56,6 +64,31 @@ class Settings:
         """Put a model spec first in the recent list."""
         self.recent_models = [spec] + [s for s in self.recent_models if s != spec]
         del self.recent_models[_MAX_RECENT:]
+
+    def set_from_text(self, name: str, text: str) -> None:
+        """Set one setting from text as a person types it (``offline off``, ``n_ctx 8192``)."""
+        setattr(self, name, parse_setting(name, text))
+
+
+def known_setting(name: str) -> str:
+    """``name`` when a user may set it by name; a SettingError listing the names otherwise."""
+    names = {f.name for f in fields(Settings)} - _KEPT_BY_THE_APP
+    if name not in names:
+        raise SettingError(f"unknown setting {name!r}; known: {', '.join(sorted(names))}")
+    return name
+
+
+def parse_setting(name: str, text: str) -> bool | int | float | str:
+    """The value ``text`` means for setting ``name``, read by the setting's type."""
+    kind = type(getattr(Settings(), known_setting(name)))
+    if kind is bool:
+        if text.lower() not in _TRUE + _FALSE:
+            raise SettingError(f"{name} needs a bool, not {text!r}")
+        return text.lower() in _TRUE
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise SettingError(f"{name} needs a {kind.__name__}, not {text!r}") from exc
 
 
 def settings_path() -> Path:

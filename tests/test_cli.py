@@ -7,6 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from rlm_desktop.cli import cli
+from rlm_desktop.settings import Settings, save_settings, settings_path
+from rlm_desktop.store import Library
 from tests.conftest import SAMPLES
 
 SEARCH_KEYS = {"path", "page", "line_start", "line_end", "start", "end", "score", "snippet"}
@@ -112,6 +114,55 @@ def test_usage_errors_exit_2_and_unwritable_library_exits_1(run, tmp_path):
     assert len(broken.output.strip().splitlines()) == 1
     empty_query = run("search", "!!!", "--library", str(tmp_path / "lib"))
     assert empty_query.exit_code == 2
+
+
+def test_ask_follows_the_saved_settings_and_an_option_overrides_them_once(run, tmp_path):
+    script = tmp_path / "script.json"
+    root = ["```repl\nx = 1\n```", "FINAL(best guess)"]
+    script.write_text(json.dumps({"root": root, "sub": []}))
+    model = f"replay:{script}"
+    save_settings(Settings(model=model, mode="no-subcalls", max_iterations=1, max_depth=2))
+    saved = settings_path().read_text()
+    (tmp_path / "notes.txt").write_text("nothing to see here\n")
+    lib = str(tmp_path / "lib")
+    assert run("ingest", str(tmp_path / "notes.txt"), "--library", lib).exit_code == 0
+
+    first = json.loads(run("ask", "Anything?", "--library", lib, "--json").stdout)
+    assert (first["answer"], first["stop_reason"]) == ("best guess", "max_iterations")
+    assert first["mode"] == "no-subcalls" and first["models"]["root"] == model
+
+    again = run("ask", "Anything?", "--library", lib, "--json", "--max-iterations", "2")
+    second = json.loads(again.stdout)
+    assert (second["answer"], second["stop_reason"]) == ("best guess", "final")
+    assert settings_path().read_text() == saved  # the option changed this run only
+
+    with Library(lib) as library:
+        runs = library.pick_runs([first["run_id"], second["run_id"]])
+    budgets = [r["settings"]["budget"] for r in runs]
+    assert [b["max_iterations"] for b in budgets] == [1, 2]
+    assert [b["max_depth"] for b in budgets] == [2, 2]
+
+
+def test_repl_takes_its_cell_timeout_from_the_settings(run, tmp_path):
+    save_settings(Settings(cell_timeout_s=1))
+    cell = tmp_path / "slow.py"
+    cell.write_text("import time\ntime.sleep(3)\nprint('finished')\n")
+    args = ("repl", "--library", str(tmp_path / "lib"), "--exec", str(cell), "--json")
+    stopped = run(*args)
+    assert stopped.exit_code == 1 and json.loads(stopped.stdout)["error"] == "timeout"
+    finished = run(*args, "--timeout", "30")
+    assert finished.exit_code == 0 and json.loads(finished.stdout)["stdout"] == "finished\n"
+
+
+def test_models_lists_recent_files_and_says_why_one_cannot_be_read(run, tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_text("not a model")
+    save_settings(Settings(recent_models=[str(broken), "openai:gpt-4o-mini"]))
+    listed = json.loads(run("models", "--json").stdout)["models"]
+    assert [m["spec"] for m in listed] == ["demo", str(broken)]  # local files only
+    assert listed[1]["status"] == "unreadable" and listed[1]["message"]
+    text = run("models").stdout
+    assert f"{broken} (unreadable)" in text
 
 
 def test_library_defaults_to_the_data_dir_override(run, isolated_home, tmp_path):

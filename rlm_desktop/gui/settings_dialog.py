@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from rlm_desktop.errors import RlmDesktopError
 from rlm_desktop.gui.workers import TaskRunner
 from rlm_desktop.llm import keys
+from rlm_desktop.llm.catalog import describe_model, model_choices
 from rlm_desktop.settings import Settings
 from rlm_desktop.textsafe import printable
 
@@ -48,8 +49,7 @@ class ModelPicker(QWidget):
         super().__init__()
         self.combo = QComboBox()
         self.combo.setEditable(True)
-        choices = ([""] if allow_empty else []) + ["demo", *recent]
-        self.combo.addItems(list(dict.fromkeys(choices)))
+        self.combo.addItems(([""] if allow_empty else []) + model_choices(recent))
         self.combo.setEditText(value)
         self.combo.setToolTip(tip)
         self.combo.setAccessibleName(tip)
@@ -197,22 +197,9 @@ class SettingsDialog(QDialog):
         self._check_isolation()
 
     def _describe_model(self, spec: str) -> None:
-        def read(_task):
-            from rlm_desktop.llm.gguf import read_gguf
-            from rlm_desktop.llm.spec import demo_model_path, parse_spec
-
-            parsed = parse_spec(spec)
-            if parsed.kind in ("demo", "gguf"):
-                path = demo_model_path() if parsed.kind == "demo" else parsed.value
-                return read_gguf(path).summary()
-            return {
-                "openai": "a model on an OpenAI-compatible server",
-                "replay": "a scripted replay",
-            }[parsed.kind]
-
         self.runner.run(
             "describe-model",
-            read,
+            lambda _task: describe_model(spec),
             lambda summary: self.model_info.setText(printable(summary, multiline=True)),
             lambda message: self.model_info.setText(f"⚠ {printable(message, multiline=True)}"),
         )
