@@ -1,7 +1,7 @@
 import random
 
 from rlm_desktop.ingest.chunking import chunk_blocks
-from rlm_desktop.ingest.model import Block
+from rlm_desktop.ingest.extraction import Block
 
 
 def _lines(n: int, seed: int = 0) -> str:

@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from rlm_desktop.bench.pdfgen import write_text_pdf
-from rlm_desktop.ingest.model import ExtractionError
+from rlm_desktop.ingest.extraction import ExtractionError
 from rlm_desktop.ingest.pdf import extract_pdf
 
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,7 @@ from docx.enum.section import WD_SECTION
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
 
-from rlm_desktop.ingest.model import ExtractionError
+from rlm_desktop.ingest.extraction import ExtractionError
 from rlm_desktop.ingest.word import extract_word
 
 DATA = Path(__file__).parent / "data"

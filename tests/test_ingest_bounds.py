@@ -15,7 +15,7 @@ import pytest
 
 from rlm_desktop.ingest import extract, pipeline
 from rlm_desktop.ingest.chunking import chunk_blocks
-from rlm_desktop.ingest.model import EXTRACTOR_VERSION, Block, ExtractionError, IngestLimits
+from rlm_desktop.ingest.extraction import EXTRACTOR_VERSION, Block, ExtractionError, IngestLimits
 from rlm_desktop.ingest.word import extract_word
 from rlm_desktop.settings import Settings, save_settings
 from rlm_desktop.store import Library

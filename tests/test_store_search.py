@@ -1,7 +1,7 @@
 import pytest
 
 from rlm_desktop.errors import UsageError
-from rlm_desktop.ingest.model import EXTRACTOR_VERSION, Passage
+from rlm_desktop.ingest.extraction import EXTRACTOR_VERSION, Passage
 from rlm_desktop.store import DocumentMeta, Library
 from rlm_desktop.store.search import build_fts_query
 

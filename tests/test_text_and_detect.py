@@ -4,7 +4,7 @@ import pytest
 
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.detect import detect
-from rlm_desktop.ingest.model import ExtractionError
+from rlm_desktop.ingest.extraction import ExtractionError
 from rlm_desktop.ingest.text import extract_text
 from tests.conftest import SAMPLES
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from rlm_desktop.gui.item_models import DocumentsModel
 from rlm_desktop.gui.library_session import Change, LibrarySession
-from rlm_desktop.gui.models import DocumentsModel
 from rlm_desktop.gui.widgets import button
 from rlm_desktop.gui.workers import Task
 from rlm_desktop.ingest import pipeline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from rlm_desktop.ingest.model import Block, Passage
+from rlm_desktop.ingest.extraction import Block, Passage
 
 TARGET_CHARS = 1200
 MAX_CHARS = 4000

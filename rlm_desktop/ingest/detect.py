@@ -9,7 +9,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlm_desktop.ingest.model import ExtractionError
+from rlm_desktop.ingest.extraction import ExtractionError
 
 SNIFF_BYTES = 8192
 TEXT_SUFFIXES = frozenset({".log", ".txt", ".md", ".csv", ".json", ".out", ".err"})

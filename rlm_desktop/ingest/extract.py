@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.detect import detect
-from rlm_desktop.ingest.model import Extraction, ExtractionError, IngestLimits, Passage
+from rlm_desktop.ingest.extraction import Extraction, ExtractionError, IngestLimits, Passage
 from rlm_desktop.ingest.pdf import extract_pdf
 from rlm_desktop.ingest.text import extract_text
 from rlm_desktop.ingest.word import extract_word

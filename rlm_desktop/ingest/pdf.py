@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from rlm_desktop.ingest.model import Block, Extraction, ExtractionError, clean_text
+from rlm_desktop.ingest.extraction import Block, Extraction, ExtractionError, clean_text
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from rlm_desktop.errors import UsageError
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.detect import FileKind, detect, not_regular_reason
 from rlm_desktop.ingest.extract import ExtractedFile, extract_file, file_sha256, open_document
-from rlm_desktop.ingest.model import EXTRACTOR_VERSION, ExtractionError, IngestLimits, Passage
+from rlm_desktop.ingest.extraction import EXTRACTOR_VERSION, ExtractionError, IngestLimits, Passage
 from rlm_desktop.ingest.scanner import is_under, scan
 from rlm_desktop.settings import load_settings
 from rlm_desktop.store.library import Document, DocumentMeta, Library

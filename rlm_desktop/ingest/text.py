@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from rlm_desktop.ingest.model import Block, Extraction, ExtractionError, clean_text
+from rlm_desktop.ingest.extraction import Block, Extraction, ExtractionError, clean_text
 
 READ_BYTES = 1024 * 1024
 _SAMPLE_BYTES = 4 * 1024 * 1024

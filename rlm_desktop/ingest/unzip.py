@@ -11,7 +11,7 @@ from __future__ import annotations
 import zipfile
 from typing import BinaryIO
 
-from rlm_desktop.ingest.model import ExtractionError, IngestLimits
+from rlm_desktop.ingest.extraction import ExtractionError, IngestLimits
 
 _MB = 1024 * 1024
 # Small reads keep the compressed read-ahead small, so the measured ratio is close.

@@ -17,7 +17,13 @@ from typing import Any, BinaryIO
 import docx
 from docx.oxml.ns import qn
 
-from rlm_desktop.ingest.model import Block, Extraction, ExtractionError, IngestLimits, clean_text
+from rlm_desktop.ingest.extraction import (
+    Block,
+    Extraction,
+    ExtractionError,
+    IngestLimits,
+    clean_text,
+)
 from rlm_desktop.ingest.unzip import check_expansion
 
 log = logging.getLogger(__name__)
