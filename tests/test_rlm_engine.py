@@ -159,6 +159,20 @@ def test_batched_sub_calls_and_sub_call_budget(tmp_path, library_dir):
     assert result.usage["subcalls"] == 3 and result.answer == "ok"
 
 
+def test_usage_counts_calls_and_tokens_by_depth_in_a_fixed_shape(tmp_path, library_dir):
+    rlm, _ = scripted(tmp_path, [repl("print(llm_query('hi'))"), "FINAL(ok)"], sub=["hello"])
+    usage = rlm.completion("q", library_dir).usage
+    counts = ["calls", "prompt_tokens", "cached_tokens", "completion_tokens"]
+    assert list(usage) == ["total", "by_depth", "subcalls", "seconds"]
+    assert list(usage["by_depth"]) == ["0", "1"]
+    assert all(list(spent) == counts for spent in [usage["total"], *usage["by_depth"].values()])
+    assert [usage["by_depth"][d]["calls"] for d in ("0", "1")] == [2, 1]
+    assert usage["total"]["calls"] == 3 and usage["subcalls"] == 1
+    assert usage["total"]["prompt_tokens"] == sum(
+        spent["prompt_tokens"] for spent in usage["by_depth"].values()
+    )
+
+
 def test_iteration_limit_asks_once_for_a_best_answer(tmp_path, library_dir):
     rlm, _ = scripted(
         tmp_path,
@@ -186,26 +200,27 @@ def test_token_budget_ends_the_run_with_a_partial_answer(tmp_path, library_dir):
     assert spent < 3000 + 768 + 4000  # at most one call past the limit
 
 
-def test_time_budget_stops_a_slow_cell_within_a_second(tmp_path, library_dir):
-    rlm, _ = scripted(
+def test_time_budget_interrupts_a_slow_cell_and_ends_the_run(tmp_path, library_dir):
+    rlm, events = scripted(
         tmp_path,
         [repl("import time\ntime.sleep(30)"), "FINAL(never)"],
         budget=Budget(max_seconds=2),
     )
-    started = time.monotonic()
     result = rlm.completion("q", library_dir)
-    assert time.monotonic() - started < 4
-    assert result.stop_reason == "max_seconds"
+    (cell,) = [e for e in events if isinstance(e, CodeRun)]
+    assert cell.error == "killed"  # the cell was stopped mid-way, not waited for
+    assert result.stop_reason == "max_seconds" and result.best_effort
+    assert "the time budget of 2 s ran out" in result.answer
 
 
-def test_cancel_from_another_thread_stops_the_run_within_a_second(tmp_path, library_dir):
-    rlm, _ = scripted(tmp_path, [repl("while True:\n    pass"), "FINAL(never)"])
+def test_cancel_from_another_thread_interrupts_the_running_cell(tmp_path, library_dir):
+    rlm, events = scripted(tmp_path, [repl("while True:\n    pass"), "FINAL(never)"])
     timer = threading.Timer(1.0, rlm.cancel)
     timer.start()
-    started = time.monotonic()
     result = rlm.completion("q", library_dir)
-    assert time.monotonic() - started < 2.5
-    assert result.stop_reason == "cancelled"
+    (cell,) = [e for e in events if isinstance(e, CodeRun)]
+    assert cell.error == "killed"
+    assert result.stop_reason == "cancelled" and "the run was cancelled" in result.answer
 
 
 def test_no_code_turns_are_nudged_then_the_fallback_answers(tmp_path, library_dir):

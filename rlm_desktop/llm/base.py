@@ -52,13 +52,17 @@ class GenerationSettings:
 
 @dataclass
 class Usage:
-    """What a call cost. ``cached_tokens`` of the prompt were reused, not evaluated again."""
+    """What one call cost, or several added up (``calls`` counts them).
+
+    ``cached_tokens`` of the prompt were reused, not evaluated again.
+    """
 
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
     time_to_first_token_s: float = 0.0
     total_s: float = 0.0
+    calls: int = 1
 
     @property
     def evaluated_prompt_tokens(self) -> int:
@@ -66,7 +70,8 @@ class Usage:
         return self.prompt_tokens - self.cached_tokens
 
     def add(self, other: Usage) -> None:
-        """Accumulate another call's usage into this one."""
+        """Add another usage (one call's, or a sum's) to this one."""
+        self.calls += other.calls
         self.prompt_tokens += other.prompt_tokens
         self.cached_tokens += other.cached_tokens
         self.completion_tokens += other.completion_tokens
@@ -114,7 +119,7 @@ class Backend(ABC):
         settings = settings or GenerationSettings()
         usage = Usage()
         started = time.perf_counter()
-        chunks = []
+        chunks: list[str] = []
         # A local model decodes one sequence at a time; independent HTTP calls need no lock.
         with self.lock if self.serial else nullcontext():
             for chunk in self.stream(messages, settings, usage, cancel):

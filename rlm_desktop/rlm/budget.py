@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rlm_desktop.errors import RlmDesktopError
+from rlm_desktop.llm.base import Usage
 from rlm_desktop.settings import Settings
 
 
@@ -47,18 +48,8 @@ class Budget:
         return cls(**values)  # type: ignore[arg-type]
 
 
-@dataclass
-class Tally:
-    """Calls and tokens at one depth."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-
-    def to_json(self) -> dict:
-        """A JSON-safe dict."""
-        return dict(self.__dict__)
+def _no_calls() -> Usage:
+    return Usage(calls=0)
 
 
 @dataclass
@@ -69,13 +60,13 @@ class Tracker:
     cancel: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     subcalls: int = 0
-    by_depth: dict[int, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_depth: dict[int, Usage] = field(default_factory=lambda: defaultdict(_no_calls))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def tokens(self) -> int:
         """Tokens spent by every call so far."""
-        return sum(t.prompt_tokens + t.completion_tokens for t in self.by_depth.values())
+        return sum(u.prompt_tokens + u.completion_tokens for u in self.by_depth.values())
 
     def elapsed(self) -> float:
         """Seconds since the run started."""
@@ -132,26 +123,33 @@ class Tracker:
             )
         return BudgetExceeded("cancelled", "the run was cancelled")
 
-    def record(self, depth: int, prompt: int, cached: int, completion: int, subcall: bool):
-        """Count one finished call exactly once, at its depth."""
+    def record(self, depth: int, usage: Usage, subcall: bool) -> None:
+        """Count a finished call exactly once, at its depth."""
         with self._lock:
-            tally = self.by_depth[depth]
-            tally.calls += 1
-            tally.prompt_tokens += prompt
-            tally.cached_tokens += cached
-            tally.completion_tokens += completion
+            self.by_depth[depth].add(usage)
             if subcall:
-                self.subcalls += 1
+                self.subcalls += usage.calls
 
     def usage(self) -> dict:
         """Totals and the breakdown by depth, for results and saved runs."""
-        total = Tally()
-        for tally in self.by_depth.values():
-            for name in ("calls", "prompt_tokens", "cached_tokens", "completion_tokens"):
-                setattr(total, name, getattr(total, name) + getattr(tally, name))
-        return {
-            "total": total.to_json(),
-            "by_depth": {str(d): t.to_json() for d, t in sorted(self.by_depth.items())},
-            "subcalls": self.subcalls,
-            "seconds": round(self.elapsed(), 3),
-        }
+        with self._lock:
+            by_depth = sorted(self.by_depth.items())
+            total = _no_calls()
+            for _, spent in by_depth:
+                total.add(spent)
+            return {
+                "total": _counts(total),
+                "by_depth": {str(depth): _counts(spent) for depth, spent in by_depth},
+                "subcalls": self.subcalls,
+                "seconds": round(self.elapsed(), 3),
+            }
+
+
+def _counts(usage: Usage) -> dict:
+    """The part of a usage that results and saved runs keep: calls and tokens."""
+    return {
+        "calls": usage.calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "completion_tokens": usage.completion_tokens,
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,9 +19,10 @@ from rlm_desktop.rlm.citations import (
     split_quoted_citations,
 )
 from rlm_desktop.rlm.events import Event, FinalAnswer, Notice
-from rlm_desktop.rlm.loop import LoopConfig, Outcome, RunTree
+from rlm_desktop.rlm.loop import LoopConfig, RunTree
+from rlm_desktop.rlm.outcome import Outcome
 from rlm_desktop.sandbox import snapshot
-from rlm_desktop.sandbox.host import Sandbox, SandboxLimits
+from rlm_desktop.sandbox.host import Explored, SandboxLimits
 from rlm_desktop.settings import Settings, load_settings
 from rlm_desktop.store.library import DB_FILENAME, Library
 from rlm_desktop.textsafe import printable
@@ -189,7 +189,7 @@ class RLM:
         result = RLMResult(
             answer=outcome.answer,
             citations=citations,
-            explored=_dedupe([asdict(e) for e in tree.explored]),
+            explored=[e.to_json() for e in _dedupe(tree.explored)],
             usage=tracker.usage(),
             stop_reason=outcome.stop_reason,
             fallback=outcome.fallback,
@@ -206,22 +206,13 @@ class RLM:
     # ------------------------------------------------------------------ modes
 
     def _rlm(self, tree: RunTree, question, context, library, history) -> Outcome:
-        limits = self.config.sandbox
-        if library is not None:
-            sandbox = Sandbox(
-                library=library.folder,
-                limits=limits,
-                on_subcall=lambda c: tree.on_subcall(c, 0),
-                variables={"history": history, "question": question},
-            )
-        else:
-            sandbox = Sandbox(
-                context=context,
-                limits=limits,
-                on_subcall=lambda c: tree.on_subcall(c, 0),
-                variables={"history": history, "question": question},
-            )
-        with tree.open(sandbox):
+        """The method: the root model explores the context in a REPL."""
+        with tree.repl(
+            0,
+            library=library.folder if library is not None else None,
+            context=context if library is None else None,
+            variables={"history": history, "question": question},
+        ) as sandbox:
             overview = _overview(library, context, sandbox.context_chars)
             return tree.loop(question, sandbox, 0, overview, history)
 
@@ -241,16 +232,12 @@ class RLM:
         """Ask the root model once, with the material cut to fit its window."""
         window = tree.root.describe().get("n_ctx") or 32_000
         chars = max(1000, (window - self.config.root_max_tokens - 200) * 3)
-        instructions = (
-            f"\n\nQuestion: {question}\nAnswer, then list the exact quotes you "
-            'used, one per line as [n] "quote".'
-        )
         settings = GenerationSettings(max_tokens=self.config.root_max_tokens)
         for _ in range(6):
             try:
                 tree.tracker.check(settings.max_tokens)
                 completion = tree.root.complete(
-                    [{"role": "user", "content": material[:chars] + instructions}],
+                    [{"role": "user", "content": prompts.one_call(material[:chars], question)}],
                     settings,
                     tree.tracker.cancel,
                 )
@@ -259,8 +246,7 @@ class RLM:
                 continue
             except BudgetExceeded as exc:
                 return Outcome(f"(no answer — {exc.message})", exc.reason, best_effort=True)
-            u = completion.usage
-            tree.tracker.record(0, u.prompt_tokens, u.cached_tokens, u.completion_tokens, False)
+            tree.tracker.record(0, completion.usage, subcall=False)
             if size > chars:
                 tree.emit(
                     Notice(
@@ -275,11 +261,7 @@ class RLM:
     def _direct(self, tree: RunTree, question, context, library) -> Outcome:
         """The baseline: as much of the context as fits, in one prompt."""
         if library is not None:
-            conn = sqlite3.connect(f"{(library.folder / DB_FILENAME).as_uri()}?mode=ro", uri=True)
-            try:
-                text = snapshot.build(conn)[0]
-            finally:
-                conn.close()
+            text = snapshot.build(library)[0]
         else:
             text = context if isinstance(context, str) else "\n\n".join(context)
         return self._one_call(tree, "Documents:\n" + text, question, len(text))
@@ -317,7 +299,7 @@ def _history(library: Library | None, conversation: str) -> list[dict]:
 def _overview(library: Library | None, context, chars: int) -> str:
     if library is not None:
         docs = library.documents(include_unreadable=False)
-        rows = [(printable(d.path.rsplit("/", 1)[-1]), d.kind, d.pages, d.chars) for d in docs]
+        rows = [(printable(d.name), d.kind, d.pages, d.chars) for d in docs]
     else:
         pieces = [context] if isinstance(context, str) else list(context)
         rows = [(f"document {i}", "text", None, len(p)) for i, p in enumerate(pieces, 1)]
@@ -341,17 +323,18 @@ def _citations(outcome: Outcome, library: Library | None, context) -> list[Citat
     if not numbered:
         return []
     if library is not None:
-        verifier = LibraryVerifier(library._conn)
+        verifier: LibraryVerifier | TextVerifier = LibraryVerifier(library)
     else:
         verifier = TextVerifier([context] if isinstance(context, str) else list(context))
     return [verifier.verify(n, snippet) for n, snippet in numbered]
 
 
-def _dedupe(records: list[dict]) -> list[dict]:
+def _dedupe(explored: list[Explored]) -> list[Explored]:
+    """Each passage once per way it reached a model, in the order first seen."""
     seen = set()
     unique = []
-    for record in records:
-        key = (record["path"], record["start"], record["end"], record["via"])
+    for record in explored:
+        key = (record.span.path, record.span.start, record.span.end, record.via)
         if key not in seen:
             seen.add(key)
             unique.append(record)

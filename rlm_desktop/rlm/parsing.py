@@ -54,6 +54,13 @@ def find_final(reply: str) -> Final | None:
     return None
 
 
+def after_final(reply: str) -> str:
+    """The prose from the FINAL(...) line on, where [n] "quote" lines may follow."""
+    text = prose(reply)
+    index = text.rfind("FINAL")
+    return text[index:] if index != -1 else ""
+
+
 def _balanced(text: str, start: int) -> str | None:
     """The text up to the parenthesis closing the one just before ``start``.
 

@@ -1,4 +1,4 @@
-"""The root model's prompts: a system prompt per model size, and the first message."""
+"""What the models are told: a system prompt per model size, the first message, the nudges."""
 
 from __future__ import annotations
 
@@ -28,7 +28,14 @@ def variant_for(description: dict) -> str:
     return "local"
 
 
-def first_message(question: str, overview: str, history: list[dict], helpers: str) -> str:
+HELPERS = (
+    "context.search(query, k), context.grep(pattern), context.documents, context.chunks(size), "
+    "locate(text), llm_query(prompt), llm_query_batched(prompts), map_chunks(question), "
+    "rlm_query(question, text), cite(snippet), FINAL(answer), FINAL_VAR(name)"
+)
+
+
+def first_message(question: str, overview: str, history: list[dict]) -> str:
     """The question plus a description of ``context`` — never the documents' text."""
     parts = []
     if history:
@@ -41,7 +48,7 @@ def first_message(question: str, overview: str, history: list[dict], helpers: st
             f"dicts with question, answer, citations):\n{earlier}"
         )
     parts.append(f"The REPL's `context`: {overview}")
-    parts.append(f"Helpers: {helpers}")
+    parts.append(f"Helpers: {HELPERS}")
     parts.append(f"Question: {question}")
     parts.append("Start by writing a ```repl block.")
     return "\n\n".join(parts)
@@ -63,3 +70,17 @@ LAST_CALL = (
     "You have no steps left. Give your best final answer now, as FINAL(your answer), using "
     'what you have seen so far, with cite(...) markers or [n] "exact quote" lines.'
 )
+FINAL_VAR_UNKNOWN = "FINAL_VAR named no variable of the REPL; compute the answer in code first."
+
+
+def with_text(question: str, text: str) -> str:
+    """An ``rlm_query`` asked as one plain sub-call: the question, then its text."""
+    return f"{question}\n\nText:\n{text}" if text else question
+
+
+def one_call(material: str, question: str) -> str:
+    """The single prompt of the direct and retrieval modes: material, question, quote lines."""
+    return (
+        f"{material}\n\nQuestion: {question}\nAnswer, then list the exact quotes you "
+        'used, one per line as [n] "quote".'
+    )
