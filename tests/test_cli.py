@@ -171,6 +171,7 @@ def test_library_defaults_to_the_data_dir_override(run, isolated_home, tmp_path)
     assert (isolated_home / "library" / "library.db").exists()
 
 
+@pytest.mark.slow
 def test_the_installed_console_script_runs_the_demo(tmp_path):
     exe = shutil.which("rlm-desktop") or str(
         __import__("pathlib").Path(sys.executable).parent / "rlm-desktop"
@@ -186,6 +187,7 @@ def test_the_installed_console_script_runs_the_demo(tmp_path):
     assert "OpenSSH_2k.log" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_quick_speed_suite_runs_and_writes_json(tmp_path):
     result = CliRunner().invoke(
         cli, ["bench", "speed", "--quick", "--json", "--out", str(tmp_path)], catch_exceptions=False
