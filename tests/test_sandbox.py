@@ -328,3 +328,24 @@ def test_the_private_folder_is_removed_when_the_repl_closes(library_dir):
     assert box.execute("open('scratch.txt', 'w').write('temporary')").error is None
     box.close()
     assert folder.startswith("/") and not os.path.exists(folder)
+
+
+def test_a_library_with_windows_line_ends_is_read_from_its_snapshot(tmp_path):
+    from rlm_desktop.sandbox import snapshot
+    from rlm_desktop.store.reader import LibraryReader
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "windows.log").write_bytes(b"2026-01-01 service started\r\nready\r\n" * 40)
+    with Library(tmp_path / "lib") as lib:
+        pipeline.ingest(lib, [docs])
+    db = tmp_path / "lib" / "library.db"
+    snapshot.ensure(db)
+    reader = LibraryReader.open(db)
+    try:
+        text, documents, index = snapshot.load(db, reader)
+    finally:
+        reader.close()
+    # The cached text is used as stored (not rebuilt from the passages), carriage returns kept.
+    assert index is not None and documents[0]["name"] == "windows.log"
+    assert text.count("\r\n") == 80

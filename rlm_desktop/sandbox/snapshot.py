@@ -112,7 +112,7 @@ def load(db_path: Path, library: LibraryReader) -> tuple[str, list[dict], str | 
     text_path, index_path, meta_path = _paths(db_path, library.revision())
     try:
         record = json.loads(meta_path.read_text(encoding="utf-8"))
-        with open(text_path, encoding="utf-8") as handle:
+        with open(text_path, encoding="utf-8", newline="") as handle:  # keep \r as stored
             text = handle.read()
         if len(text) == record["chars"]:
             return text, record["documents"], str(index_path)
