@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from rlm_desktop.bench.bombs import write_word_file
 from rlm_desktop.ingest import extract, pipeline
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.extraction import EXTRACTOR_VERSION, Block, ExtractionError, IngestLimits
@@ -43,38 +44,6 @@ peak = max(resource.getrusage(who).ru_maxrss
            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 print(json.dumps({"growth_mb": (peak - before) / 1024, "files": report.to_json()["files"]}))
 """
-
-_CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" '
-    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/word/document.xml" ContentType="application/'
-    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
-)
-_RELS = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Target="word/document.xml" Type="http://schemas.'
-    'openxmlformats.org/officeDocument/2006/relationships/officeDocument"/></Relationships>'
-)
-_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-
-
-def _word_file(path: Path, paragraphs, *, compression=zipfile.ZIP_DEFLATED, extra=()):
-    """A minimal .docx whose body is the given paragraph texts, streamed into the archive."""
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        archive.writestr("_rels/.rels", _RELS)
-        for name, data in extra:
-            archive.writestr(name, data)
-        with archive.open("word/document.xml", "w", force_zip64=True) as part:
-            part.write(f'<w:document xmlns:w="{_W}"><w:body>'.encode())
-            for text in paragraphs:
-                part.write(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>".encode())
-            part.write(b"</w:body></w:document>")
-    return path
 
 
 def _repeated(total_mb: int):
@@ -132,7 +101,7 @@ def seeded(tmp_path):
 def test_a_word_compression_bomb_is_refused_at_once_and_leaves_the_library_as_it_was(
     tmp_path, seeded
 ):
-    bomb = _word_file(tmp_path / "bomb.docx", _repeated(300))
+    bomb = write_word_file(tmp_path / "bomb.docx", _repeated(300))
     assert bomb.stat().st_size < 2 * MB  # 300 MB of XML inside
     before_docs, before_bytes = _searchable(seeded), _on_disk(seeded)
     result = _ingest_in_child(seeded, bomb)
@@ -193,7 +162,7 @@ def test_a_word_compression_bomb_is_refused_at_once_and_leaves_the_library_as_it
 def test_word_files_past_a_limit_are_refused_with_the_limit_named(
     tmp_path, limits, parts, extra, compression, reason
 ):
-    path = _word_file(tmp_path / "doc.docx", parts(), compression=compression, extra=extra)
+    path = write_word_file(tmp_path / "doc.docx", parts(), compression=compression, extra=extra)
     with pytest.raises(ExtractionError) as refused:
         extract_word(path, limits)
     assert refused.value.message == reason
@@ -201,7 +170,7 @@ def test_word_files_past_a_limit_are_refused_with_the_limit_named(
 
 
 def test_the_word_limits_come_from_the_settings(tmp_path, library):
-    ledger = _word_file(tmp_path / "ledger.docx", _varied(2))
+    ledger = write_word_file(tmp_path / "ledger.docx", _varied(2))
     assert _statuses(pipeline.ingest(library, [ledger])) == {"ledger.docx": "added"}
     save_settings(Settings(docx_max_part_mb=1))
     copy = tmp_path / "copy.docx"

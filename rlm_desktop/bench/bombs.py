@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,19 +70,33 @@ def ingest_in_child(library_dir: Path, path: Path) -> Ingested:
     return Ingested(data["status"], data["reason"], data["peak_kb"] / 1024, seconds)
 
 
-def make_word_bomb(path: Path, unpacked_mb: int) -> int:
-    """A valid .docx whose body unpacks to ``unpacked_mb``; returns its size on disk."""
-    paragraph = ("All work and no play makes Jack a dull boy. " * 20).encode()
-    element = b"<w:p><w:r><w:t>" + paragraph + b"</w:t></w:r></w:p>"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+def write_word_file(
+    path: Path,
+    paragraphs: Iterable[str],
+    *,
+    compression: int = zipfile.ZIP_DEFLATED,
+    extra: Iterable[tuple[str, str | bytes]] = (),
+) -> Path:
+    """A minimal valid .docx whose body is these paragraphs, streamed into the archive
+    (so a body of gigabytes costs no memory); ``extra`` adds parts by name."""
+    with zipfile.ZipFile(path, "w", compression) as archive:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
         archive.writestr("_rels/.rels", _RELS)
+        for name, data in extra:
+            archive.writestr(name, data)
         with archive.open("word/document.xml", "w", force_zip64=True) as part:
             part.write(f'<w:document xmlns:w="{_W}"><w:body>'.encode())
-            block = element * (_MB // len(element))
-            for _ in range(unpacked_mb):
-                part.write(block)
+            for text in paragraphs:
+                part.write(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>".encode())
             part.write(b"</w:body></w:document>")
+    return path
+
+
+def make_word_bomb(path: Path, unpacked_mb: int) -> int:
+    """A valid .docx whose body unpacks to ``unpacked_mb``; returns its size on disk."""
+    paragraph = "All work and no play makes Jack a dull boy. " * 20
+    count = unpacked_mb * _MB // (len(paragraph) + len("<w:p><w:r><w:t></w:t></w:r></w:p>"))
+    write_word_file(path, (paragraph for _ in range(count)))
     return path.stat().st_size
 
 

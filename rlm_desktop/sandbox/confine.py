@@ -20,6 +20,8 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 
+from rlm_desktop.sandbox import namespaces
+
 # Syscall numbers are the same on x86_64 and aarch64 (the generic table).
 _SYS_LANDLOCK_CREATE_RULESET = 444
 _SYS_LANDLOCK_ADD_RULE = 445
@@ -187,16 +189,11 @@ def apply_rlimits(memory_mb: int, cpu_s: int, file_mb: int, open_files: int) -> 
     return applied
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def landlock(writable: str, readable: list[str]) -> int:
     """Confine the filesystem (and TCP, signals where supported); return the ABI used, or 0."""
     if not sys.platform.startswith("linux"):
         return 0
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
+    libc = namespaces.libc()
     abi = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
     if abi <= 0:
         return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import sys
@@ -38,16 +39,19 @@ class Entered:
     mount: bool = False
 
 
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [
+@functools.cache
+def libc() -> ctypes.CDLL:
+    """The C library, with errno kept for ``ctypes.get_errno`` (shared by ``confine``)."""
+    lib = ctypes.CDLL(None, use_errno=True)
+    lib.mount.argtypes = [
         ctypes.c_char_p,
         ctypes.c_char_p,
         ctypes.c_char_p,
         ctypes.c_ulong,
         ctypes.c_char_p,
     ]
-    return libc
+    lib.syscall.restype = ctypes.c_long
+    return lib
 
 
 def _error(what: str) -> str:
@@ -60,12 +64,12 @@ def enter(notes: list[str]) -> Entered:
     entered = Entered()
     if not sys.platform.startswith("linux"):
         return entered
-    libc = _libc()
+    lib = libc()
     uid, gid = os.geteuid(), os.getegid()
     everything = _CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWNS
-    if libc.unshare(everything) == 0:
+    if lib.unshare(everything) == 0:
         entered = Entered(user=True, network=True, pid=True, mount=True)
-    elif libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
+    elif lib.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
         notes.append(_error("no PID or mount namespace") + "; processes are still refused")
         entered = Entered(user=True, network=True)
     else:
@@ -112,7 +116,7 @@ def become_init(keep_fds: tuple[int, ...] = ()) -> None:
 def _die_with_parent() -> None:
     # If the process above is killed on its own, so is this one (the app kills the whole
     # process group anyway; this also covers a cell that left the group).
-    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _close(fds: tuple[int, ...]) -> None:
@@ -149,12 +153,12 @@ def _relay_exit(child: int, *, as_init: bool) -> None:
 
 def mount_private_folder(path: str, size_mb: int) -> str | None:
     """Mount a tmpfs of ``size_mb`` over ``path`` in this mount namespace; None or why not."""
-    libc = _libc()
-    if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+    lib = libc()
+    if lib.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
         return _error("cannot make the mounts private")
     options = f"size={size_mb}m,nr_inodes=65536,mode=0700".encode()
     flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    if libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", flags, options) != 0:
+    if lib.mount(b"tmpfs", os.fsencode(path), b"tmpfs", flags, options) != 0:
         return _error("cannot mount the size-limited folder")
     os.chdir(path)  # the old working directory is the folder under the new mount
     return None
@@ -174,7 +178,7 @@ class _CapData(ctypes.Structure):
 
 def drop_capabilities() -> bool:
     """Give up every capability (those the user namespace granted); True when done."""
-    libc = _libc()
+    lib = libc()
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
-    return libc.capset(ctypes.byref(header), data) == 0
+    return lib.capset(ctypes.byref(header), data) == 0
