@@ -101,3 +101,56 @@ class Passage:
     line_end: int
     page: int | None = None
     page_label: str | None = None
+
+
+# ------------------------------------------------------------------ how sure an answer is
+#
+# Every surface (window, exports, ``ask`` and ``ask --json``) shows a citation's status and a
+# run's outcome with these same words and marks, so they can never disagree.
+
+# status -> (mark, words, what it means). Only "read" counts as proven.
+CITATION_STATUSES: dict[str, tuple[str, str, str]] = {
+    "read": ("✓", "read", "quoted from a passage the model read during this run"),
+    "in-library": (
+        "○",
+        "in library, not read",
+        "the words are in the library, but in nothing the model read",
+    ),
+    "not-found": ("✗", "not found", "the quote is not in the library"),
+    "too-short": ("–", "too short", "too short to prove anything, so it is not checked"),
+}
+
+# A citation's optional support check (one short sub-call per citation).
+SUPPORT_WORDS = ("supports", "does not support", "not checked")
+
+# outcome -> how the window and exports introduce an answer that is not a plain one.
+OUTCOMES: dict[str, str] = {
+    "answer": "",
+    "fallback": "answered by the built-in strategy",
+    "best-effort": "a best-effort answer",
+    "stopped": "stopped before an answer",
+    "error": "the run failed",
+}
+
+
+def citation_mark(status: str) -> str:
+    """The mark shown before a citation with this status (✓ only for ``read``)."""
+    return CITATION_STATUSES.get(status, CITATION_STATUSES["not-found"])[0]
+
+
+def citation_words(status: str) -> str:
+    """The short words shown for a citation status."""
+    return CITATION_STATUSES.get(status, CITATION_STATUSES["not-found"])[1]
+
+
+def outcome_of(stop_reason: str, fallback: bool, best_effort: bool = False) -> str:
+    """A run's outcome from its stop reason and flags (runs saved before outcomes existed)."""
+    if stop_reason == "cancelled":
+        return "stopped"
+    if stop_reason == "error":
+        return "error"
+    if fallback:
+        return "fallback"
+    if best_effort or stop_reason != "final":
+        return "best-effort"
+    return "answer"

@@ -52,6 +52,12 @@ class Settings:
     cell_timeout_s: float = 60.0
     sandbox_memory_mb: int = 2048
     sandbox_disk_mb: int = 512  # everything one REPL may write, together
+    # A citation shorter than this (words or characters), or without letters, proves
+    # nothing and is shown as "too short"; check_support asks the sub model, once per
+    # citation, whether the quote supports the sentence it is attached to.
+    citation_min_words: int = 4
+    citation_min_chars: int = 20
+    check_support: bool = False
     theme: str = "system"  # system, light or dark
     watch_folders: bool = False
     # A Word file is a ZIP archive: one whose parts unpack past these is refused (bomb guard).

@@ -309,7 +309,7 @@ def test_plain_string_and_list_contexts_work_without_a_library(tmp_path):
     rlm, _ = scripted(tmp_path, [repl("FINAL(str(len(context)) + ' ' + cite('beta gamma'))")])
     result = rlm.completion("q", ["alpha", "beta gamma delta"])
     assert result.answer == "2 [1]" and result.run_id is None
-    assert result.citations[0].verified and result.citations[0].document == "document 2"
+    assert result.citations[0].status == "too-short" and result.citations[0].span is None
 
 
 def test_a_replay_script_that_runs_out_is_a_clear_error(tmp_path, library_dir):

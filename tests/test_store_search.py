@@ -28,9 +28,10 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
             "002_library_revision",
             "003_runs",
             "004_incremental_vacuum",
+            "005_run_outcome",
         ]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 4
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 5
 
 
 def test_the_revision_changes_with_the_readable_documents_only(library):

@@ -12,7 +12,8 @@ from rlm_desktop.settings import Settings
 __all__ = ["EXTRACTOR_VERSION", "Block", "Extraction", "ExtractionError", "IngestLimits", "Passage"]
 
 # Bump when extraction output changes, so a rescan re-extracts files ingested by older code.
-EXTRACTOR_VERSION = 2
+# 3: "\r\n" and lone "\r" line ends are stored as "\n" (2 kept them as they were).
+EXTRACTOR_VERSION = 3
 
 
 class ExtractionError(RlmDesktopError):
@@ -44,7 +45,8 @@ class IngestLimits:
 
 @dataclass(frozen=True)
 class Block:
-    """A run of extracted text; a document's blocks concatenate into its exact text.
+    r"""A run of extracted text; a document's blocks concatenate into its exact text once
+    their "\r\n" and lone "\r" line ends are "\n" (``chunking.normalise_line_ends``).
 
     ``page`` is the 1-based physical PDF page the text came from (None for other kinds)
     and ``page_label`` the label printed on that page when the PDF defines labels.

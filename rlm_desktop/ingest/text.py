@@ -73,6 +73,8 @@ def _blocks(path: Path, compressed: bool, encoding: str, warnings: list[str]) ->
                 raw = handle.read(READ_BYTES)
                 text = decoder.decode(raw, final=not raw)
                 if text:
+                    # Line ends are left as decoded: the chunker makes them "\n", and it
+                    # sees a "\r\n" cut between two reads as the one break it is.
                     replaced += text.count("\ufffd")
                     yield Block(clean_text(text))
                 if not raw:

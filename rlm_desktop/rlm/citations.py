@@ -1,14 +1,17 @@
-"""Citations: quoted snippets found in the answer, checked against the library itself.
+"""Citations: quoted snippets found in the answer, checked against what the run read.
 
-A citation is verified only when its snippet occurs in a document — exactly, or once runs
-of whitespace are treated as one space. One that does not is kept, flagged unverified.
-The check runs in the app against the library, never trusting the REPL child.
+A quote is "read" when it occurs — exactly, or once runs of whitespace are treated as one
+space — in library text that reached a model during the run, and it is located at that
+occurrence; "in-library" when it occurs only elsewhere in the library; "not-found" when it
+occurs nowhere; "too-short" when it is too short to prove anything. The check runs in the
+app against the library, never trusting the REPL child.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rlm_desktop.records import LOCATION_FIELDS, Span
@@ -28,12 +31,19 @@ def _from_span(name: str) -> Any:
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered quote; ``span`` is where it is in the library, None when it was not found."""
+    """A numbered quote, checked against what the run read and against the library.
+
+    ``status`` is one of ``records.CITATION_STATUSES``: "read" (in a passage the run read,
+    located there), "in-library" (elsewhere in the library), "not-found" or "too-short".
+    ``span`` is where it was found (None for not-found and too-short). ``support`` is the
+    optional support check's verdict: "supports", "does not support" or "not checked".
+    """
 
     n: int
     snippet: str
-    verified: bool
+    status: str
     span: Span | None = None
+    support: str = "not checked"
 
     path = _from_span("path")
     document = _from_span("document")
@@ -44,18 +54,34 @@ class Citation:
     start = _from_span("start")
     end = _from_span("end")
 
+    @property
+    def verified(self) -> bool:
+        """True when the quote is verbatim in the library (read or not): the v1 flag."""
+        return self.status in ("read", "in-library")
+
     def to_json(self) -> dict:
-        """The JSON record of runs and ``ask --json``: location fields null when unverified."""
+        """The JSON record of runs and ``ask --json``: location fields null when not found."""
         where = self.span.to_json() if self.span else dict.fromkeys(LOCATION_FIELDS)
-        return {"n": self.n, "snippet": self.snippet, "verified": self.verified, **where}
+        return {
+            "n": self.n,
+            "snippet": self.snippet,
+            "status": self.status,
+            "verified": self.verified,
+            "support": self.support,
+            **where,
+        }
 
     @classmethod
     def from_json(cls, record: dict) -> Citation:
-        """From a saved run's record (the inverse of ``to_json``)."""
+        """From a saved run's record (the inverse of ``to_json``). Runs saved before statuses
+        existed said only "verified": somewhere in the library."""
+        status = record.get("status") or ("in-library" if record.get("verified") else "not-found")
         span = None
-        if record.get("verified"):
+        if record.get("path") is not None and record.get("start") is not None:
             span = Span(**{name: record[name] for name in LOCATION_FIELDS})
-        return cls(record["n"], record["snippet"], bool(record.get("verified")), span)
+        return cls(
+            record["n"], record["snippet"], status, span, record.get("support", "not checked")
+        )
 
 
 def split_quoted_citations(answer: str) -> tuple[str, list[tuple[int, str]]]:
@@ -122,8 +148,8 @@ class LibraryVerifier:
         for doc_id, ordinal in self.library.quote_candidates(snippet, _CANDIDATES):
             span = self._find_near(doc_id, ordinal, snippet)
             if span is not None:
-                return Citation(n, snippet, True, span)
-        return Citation(n, snippet, False)
+                return Citation(n, snippet, "in-library", span)
+        return Citation(n, snippet, "not-found")
 
     def _find_near(self, doc_id: int, ordinal: int, snippet: str) -> Span | None:
         """The snippet's span if it is in the passages around a search hit."""
@@ -174,5 +200,162 @@ class TextVerifier:
                     end=found[1],
                     text=piece[found[0] : found[1]],
                 )
-                return Citation(n, snippet, True, span)
-        return Citation(n, snippet, False)
+                return Citation(n, snippet, "in-library", span)
+        return Citation(n, snippet, "not-found")
+
+
+# ---------------------------------------------------------------------- numbering
+
+
+def number(
+    answer: str, tail: str, cited: list[str], prose: bool
+) -> tuple[str, list[tuple[int, str]]]:
+    """The answer without its trailing quote lines, and its citations numbered so that no
+    two share a number: whoever wrote the answer's ``[n]`` markers keeps its numbers (the
+    ``cite()`` registrations for an answer from code, the ``[n] "quote"`` lines for one in
+    prose); the other set follows with fresh numbers. A quote given twice is kept once."""
+    body, quoted = split_quoted_citations(answer)
+    quoted += split_quoted_citations(tail)[1]
+    registered = list(enumerate(cited, 1))
+    owner, other = (quoted, registered) if prose else (registered, quoted)
+    numbered: list[tuple[int, str]] = []
+    for n, snippet in owner:
+        if all(n != m for m, _ in numbered):
+            numbered.append((n, snippet))
+    fresh = max((n for n, _ in numbered), default=0) + 1
+    for _, snippet in other:
+        if all(snippet != s for _, s in numbered):
+            numbered.append((fresh, snippet))
+            fresh += 1
+    return body, numbered
+
+
+# ---------------------------------------------------------------------- checking
+
+
+def too_short(snippet: str, min_words: int, min_chars: int) -> bool:
+    """True for a quote too short to prove anything: under ``min_words`` words or
+    ``min_chars`` characters, or without a single letter (only numbers and signs)."""
+    text = snippet.strip()
+    words = re.findall(r"\w+", text)
+    return len(text) < min_chars or len(words) < min_words or not any(c.isalpha() for c in text)
+
+
+@dataclass
+class _Range:
+    """Contiguous text of one document that the run read, and the spans it was read in."""
+
+    start: int
+    end: int
+    text: str
+    spans: list[Span]
+
+
+class ReadText:
+    """The library text a run read (the spans of its explored passages, with their text),
+    merged per document so a quote that runs across two printed pieces is still found."""
+
+    def __init__(self, spans: Iterable[Span]) -> None:
+        by_doc: dict[tuple[str, str], list[Span]] = {}
+        for span in spans:
+            if span.text:
+                by_doc.setdefault((span.path, span.document), []).append(span)
+        self._ranges: list[_Range] = []
+        for doc_spans in by_doc.values():
+            current: _Range | None = None
+            for span in sorted(doc_spans, key=lambda s: (s.start, -s.end)):
+                if current is not None and span.start <= current.end:
+                    if span.end > current.end:
+                        current.text += span.text[current.end - span.start :]
+                        current.end = span.end
+                    current.spans.append(span)
+                    continue
+                current = _Range(span.start, span.end, span.text, [span])
+                self._ranges.append(current)
+
+    def find(self, snippet: str) -> Span | None:
+        """Where the run read ``snippet`` (exact, or whitespace-normalised), or None."""
+        words = snippet.split()
+        longest = max(words, key=len) if words else ""
+        for piece in self._ranges:
+            if longest not in piece.text:
+                continue  # spares normalising text that cannot hold the quote
+            found = find_in(piece.text, snippet)
+            if found is None:
+                continue
+            start, end = piece.start + found[0], piece.start + found[1]
+            first = next(s for s in piece.spans if s.start <= start < s.end)
+            # Lines and page come from the piece read where the quote begins.
+            before = piece.text[first.start - piece.start : found[0]]
+            line_start = first.line_start + before.count("\n")
+            text = piece.text[found[0] : found[1]]
+            return replace(
+                first,
+                line_start=line_start,
+                line_end=line_start + text.count("\n"),
+                start=start,
+                end=end,
+                text=text,
+            )
+        return None
+
+
+def check(
+    numbered: list[tuple[int, str]],
+    read: ReadText,
+    verifier: LibraryVerifier | TextVerifier,
+    min_words: int = 4,
+    min_chars: int = 20,
+) -> list[Citation]:
+    """Give each numbered quote its status: too-short, read, in-library or not-found."""
+    citations = []
+    for n, snippet in numbered:
+        if too_short(snippet, min_words, min_chars):
+            citations.append(Citation(n, snippet, "too-short"))
+            continue
+        span = read.find(snippet)
+        citations.append(
+            Citation(n, snippet, "read", span) if span else verifier.verify(n, snippet)
+        )
+    return citations
+
+
+# ---------------------------------------------------------------------- support check
+
+SUPPORT_PROMPT = (
+    "Passage:\n{passage}\n\nClaim: {claim}\n\nDoes the passage support the claim? "
+    "Reply with one word: yes or no."
+)
+
+
+def claim_of(answer: str, n: int) -> str | None:
+    """The sentence of the answer that carries the marker ``[n]`` (None when it has none)."""
+    at = answer.find(f"[{n}]")
+    if at == -1:
+        return None
+    start = max(answer.rfind(mark, 0, at) for mark in (". ", "! ", "? ", "\n")) + 1
+    claim = answer[start:at].strip()
+    return claim or None
+
+
+def check_support(
+    citations: list[Citation], answer: str, ask: Callable[[str], str]
+) -> list[Citation]:
+    """Ask, once per located citation, whether its quote supports the sentence it is
+    attached to; the verdict is "supports", "does not support" or "not checked"."""
+    checked = []
+    for citation in citations:
+        claim = claim_of(answer, citation.n)
+        verdict = "not checked"
+        if citation.span is not None and claim is not None:
+            try:
+                reply = ask(SUPPORT_PROMPT.format(passage=citation.snippet, claim=claim))
+            except Exception:  # a failed check leaves the citation unchecked, never wrong
+                reply = ""
+            word = reply.strip().lower().lstrip("*\"' ")
+            if word.startswith("yes"):
+                verdict = "supports"
+            elif word.startswith("no"):
+                verdict = "does not support"
+        checked.append(replace(citation, support=verdict))
+    return checked

@@ -10,18 +10,17 @@ from pathlib import Path
 
 from rlm_desktop.llm.base import ContextOverflowError, GenerationSettings, ModelError
 from rlm_desktop.llm.spec import ModelPool
-from rlm_desktop.rlm import prompts
+from rlm_desktop.records import OUTCOMES, outcome_of
+from rlm_desktop.rlm import citations as checking
+from rlm_desktop.rlm import prompts, subcalls
 from rlm_desktop.rlm.budget import Budget, BudgetExceeded, Tracker
-from rlm_desktop.rlm.citations import (
-    Citation,
-    LibraryVerifier,
-    TextVerifier,
-    split_quoted_citations,
-)
+from rlm_desktop.rlm.citations import Citation, LibraryVerifier, ReadText, TextVerifier
 from rlm_desktop.rlm.events import Event, FinalAnswer, Notice
 from rlm_desktop.rlm.loop import LoopConfig, RunTree
 from rlm_desktop.rlm.outcome import Outcome
 from rlm_desktop.sandbox import snapshot
+from rlm_desktop.sandbox.cells import trace
+from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import Explored, SandboxLimits
 from rlm_desktop.settings import Settings, load_settings
 from rlm_desktop.store.library import DB_FILENAME, Library
@@ -32,7 +31,11 @@ MODES = ("rlm", "no-subcalls", "direct", "retrieval")
 
 @dataclass
 class RLMResult:
-    """An answer with its verified citations, what the model explored, and what it cost."""
+    """An answer with its checked citations, what the models read, and what it cost.
+
+    ``outcome`` is "answer", "fallback", "best-effort", "stopped" or "error"; ``note`` is the
+    sentence every surface shows for an answer that is not a plain one ("" for one that is).
+    """
 
     answer: str
     citations: list[Citation]
@@ -46,11 +49,15 @@ class RLMResult:
     conversation: str
     events: list[Event] = field(default_factory=list)
     run_id: int | None = None
+    outcome: str = "answer"
+    note: str = ""
 
     def to_json(self) -> dict:
         """The public shape of ``ask --json`` (events left out; they are saved with the run)."""
         return {
             "answer": self.answer,
+            "outcome": self.outcome,
+            "note": self.note,
             "citations": [c.to_json() for c in self.citations],
             "explored": self.explored,
             "usage": self.usage,
@@ -163,6 +170,7 @@ class RLM:
         tree = RunTree(root, sub, config, tracker, emit)
         self._tree = tree
         library = _library_of(context)
+        tree.locator = _locator(library, context)
         owned = library if library is not None and library is not context else None
         clock = tracker.start_clock(self.cancel)
         try:
@@ -183,9 +191,10 @@ class RLM:
             outcome = self._retrieval(tree, question, context, library)
         else:
             outcome = self._rlm(tree, question, context, library, history)
-        citations = _citations(outcome, library, context)
+        citations = self._citations(tree, outcome, library, context)
         root, sub, emit, tracker = tree.root, tree.sub, tree.emit, tree.tracker
         emit(FinalAnswer(0, outcome.answer, outcome.stop_reason, outcome.fallback))
+        ended = outcome_of(outcome.stop_reason, outcome.fallback, outcome.best_effort)
         result = RLMResult(
             answer=outcome.answer,
             citations=citations,
@@ -198,10 +207,35 @@ class RLM:
             models={"root": str(root.spec), "sub": str(sub.spec), "prompt": tree.config.variant},
             conversation=conversation,
             events=events,
+            outcome=ended,
+            note=outcome.note or OUTCOMES[ended],
         )
         if library is not None and save:
             result.run_id = _save(library, question, result, self.budget)
         return result
+
+    def _citations(
+        self, tree: RunTree, outcome: Outcome, library: Library | None, context
+    ) -> list[Citation]:
+        """Number the answer's citations and check each against what the run read."""
+        body, numbered = checking.number(outcome.answer, outcome.tail, outcome.cited, outcome.prose)
+        outcome.answer = body
+        if not numbered:
+            return []
+        if library is not None:
+            verifier: LibraryVerifier | TextVerifier = LibraryVerifier(library)
+        else:
+            verifier = TextVerifier([context] if isinstance(context, str) else list(context))
+        read = ReadText(e.span for e in tree.explored)
+        settings = self.settings
+        found = checking.check(
+            numbered, read, verifier, settings.citation_min_words, settings.citation_min_chars
+        )
+        if settings.check_support and outcome.stop_reason != "cancelled":
+            found = checking.check_support(
+                found, body, lambda prompt: subcalls.ask_one(tree, prompt, max_tokens=8)
+            )
+        return found
 
     # ------------------------------------------------------------------ modes
 
@@ -247,6 +281,7 @@ class RLM:
             except BudgetExceeded as exc:
                 return Outcome(f"(no answer — {exc.message})", exc.reason, best_effort=True)
             tree.tracker.record(0, completion.usage, subcall=False)
+            tree.explored.extend(_read_in_prompt(tree, material[:chars]))
             if size > chars:
                 tree.emit(
                     Notice(
@@ -255,7 +290,7 @@ class RLM:
                         f"{size:,} characters to fit the window",
                     )
                 )
-            return Outcome(completion.text.strip(), tail="")
+            return Outcome(completion.text.strip(), tail="", prose=True)
         raise ModelError("the question alone does not fit the model's window")
 
     def _direct(self, tree: RunTree, question, context, library) -> Outcome:
@@ -312,21 +347,26 @@ def _overview(library: Library | None, context, chars: int) -> str:
     return "\n".join(lines)
 
 
-def _citations(outcome: Outcome, library: Library | None, context) -> list[Citation]:
-    """Number and verify the answer's citations: cite() snippets, then [n] "quote" lines."""
-    body, quoted = split_quoted_citations(outcome.answer)
-    quoted += split_quoted_citations(outcome.tail)[1]
-    outcome.answer = body
-    numbered = list(enumerate(outcome.cited, 1))
-    taken = {n for n, _ in numbered}
-    numbered += [(n, s) for n, s in quoted if n not in taken]
-    if not numbered:
-        return []
-    if library is not None:
-        verifier: LibraryVerifier | TextVerifier = LibraryVerifier(library)
-    else:
-        verifier = TextVerifier([context] if isinstance(context, str) else list(context))
-    return [verifier.verify(n, snippet) for n, snippet in numbered]
+def _locator(library: Library | None, context) -> Callable[[], Context]:
+    """Loads, on first use and once per run, the text that reads are traced against."""
+    loaded: list[Context] = []
+
+    def load() -> Context:
+        if not loaded:
+            if library is not None:
+                loaded.append(Context.from_library(library.folder / DB_FILENAME))
+            elif isinstance(context, str):
+                loaded.append(Context.from_text(context))
+            else:
+                loaded.append(Context.from_strings([str(piece) for piece in context]))
+        return loaded[0]
+
+    return load
+
+
+def _read_in_prompt(tree: RunTree, material: str) -> list[Explored]:
+    """Library text in the one prompt of the direct and retrieval modes: read by the root."""
+    return [] if tree.locator is None else trace(tree.locator(), material, "prompt", "root", 0)
 
 
 def _dedupe(explored: list[Explored]) -> list[Explored]:
@@ -349,6 +389,8 @@ def _save(library: Library, question: str, result: RLMResult, budget: Budget) ->
             "answer": result.answer,
             "stop_reason": result.stop_reason,
             "fallback": int(result.fallback),
+            "outcome": result.outcome,
+            "note": result.note,
             "mode": result.mode,
             "models": result.models,
             "citations": [c.to_json() for c in result.citations],

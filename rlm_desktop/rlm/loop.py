@@ -18,6 +18,7 @@ from rlm_desktop.rlm.budget import BudgetExceeded, Tracker
 from rlm_desktop.rlm.events import CodeRun, Event, ModelText, Notice, TurnStarted
 from rlm_desktop.rlm.outcome import Outcome, partial
 from rlm_desktop.rlm.parsing import Final, after_final, code_blocks, find_final, prose
+from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import CellResult, Explored, Sandbox, SandboxLimits
 
 
@@ -47,6 +48,9 @@ class RunTree:
     ) -> None:
         self.root, self.sub, self.config, self.tracker, self.emit = root, sub, config, tracker, emit
         self.explored: list[Explored] = []
+        # The text the run's context came from, to trace what models read against it
+        # (set by the engine; child RLMs' REPLs trace their output against it too).
+        self.locator: Callable[[], Context] | None = None
         self.sandboxes: set[Sandbox] = set()
         self.stopping: BudgetExceeded | None = None  # set by a sub-call the budget ended
 
@@ -66,6 +70,10 @@ class RunTree:
             limits=self.config.sandbox,
             on_subcall=lambda call: subcalls.answer(self, call, depth),
             variables=variables,
+            depth=depth,
+            child_rlms=self.config.mode != "no-subcalls"
+            and depth + 1 < self.tracker.budget.max_depth,
+            locator=self.locator,
         )
         self.sandboxes.add(sandbox)
         try:
@@ -99,7 +107,8 @@ class RunTree:
                 if final is not None:
                     answer = self.resolve(final, sandbox)
                     if answer is not None:
-                        return Outcome(answer, cited=self.cited(sandbox), tail=after_final(reply))
+                        tail = after_final(reply)
+                        return Outcome(answer, cited=self.cited(sandbox), tail=tail, prose=True)
                     messages.append({"role": "user", "content": prompts.FINAL_VAR_UNKNOWN})
                     continue
                 no_code += 1
@@ -168,9 +177,13 @@ class RunTree:
             raise self.tracker.stop_reason()
         return "".join(chunks)
 
-    def run_cell(self, sandbox: Sandbox, code: str, depth: int) -> CellResult:
-        """Run code in the REPL, keep what it explored, and report it as an event."""
-        result = sandbox.execute(code)
+    def run_cell(self, sandbox: Sandbox, code: str, depth: int, shown: bool = True) -> CellResult:
+        """Run code in the REPL, keep what it explored, and report it as an event.
+
+        ``shown`` says that a model will read the output (as much as ``_show`` shows), so
+        that much is traced as read; a cell the app runs itself is read by no model.
+        """
+        result = sandbox.execute(code, shown_chars=self.config.output_chars if shown else 0)
         self.explored.extend(result.explored)
         self.emit(
             CodeRun(
@@ -190,12 +203,15 @@ class RunTree:
         """The answer a FINAL(...) in prose gives; for FINAL_VAR, the variable's value, if any."""
         if final.kind == "FINAL":
             return final.argument
-        return sandbox.execute(f"FINAL_VAR({final.argument.strip()!r})").final
+        name = final.argument.strip().strip("'\"")
+        if not name.isidentifier():
+            return None  # in prose, FINAL_VAR names a variable; a value goes in FINAL(...)
+        return sandbox.execute(f"FINAL_VAR({name!r})", shown_chars=0).final
 
     @staticmethod
     def cited(sandbox: Sandbox) -> list[str]:
         """The snippets the REPL registered with cite() so far."""
-        return sandbox.execute("pass").citations
+        return sandbox.execute("pass", shown_chars=0).citations
 
     def _show(self, number: int, result: CellResult) -> str:
         """What the model sees of a cell: its output, cut to the limit, or its error."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rlm_desktop.llm.base import Completion, GenerationSettings, Message, ModelError
-from rlm_desktop.rlm import prompts
+from rlm_desktop.rlm import citations, prompts
 from rlm_desktop.rlm.budget import BudgetExceeded
 from rlm_desktop.rlm.events import Notice, SubCallEnded, SubCallStarted
-from rlm_desktop.sandbox.host import SubCall
+from rlm_desktop.sandbox.host import SubCall, SubCallAnswer
 
 if TYPE_CHECKING:
     from rlm_desktop.rlm.loop import RunTree
@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 _CHARS_PER_TOKEN = 3  # to project a prompt's cost before the model has counted it
 
 
-def answer(tree: RunTree, call: SubCall, depth: int) -> list[str]:
+def answer(tree: RunTree, call: SubCall, depth: int) -> list[str] | SubCallAnswer:
     """Answer a sub-call from the REPL of an RLM at ``depth`` (its calls are at depth + 1)."""
     if tree.config.mode == "no-subcalls":
         raise RuntimeError("sub-calls are turned off in this mode (REPL only): use code")
     if call.kind == "rlm_query" and depth + 1 < tree.tracker.budget.max_depth:
-        return [_child(tree, call, depth + 1)]
+        return _child(tree, call, depth + 1)
     asked = _prompts(call)
     _admit(tree, asked, depth)
     return _ask(tree, call.kind, asked, depth + 1)
@@ -97,9 +97,23 @@ def _ask(tree: RunTree, kind: str, asked: list[str], depth: int) -> list[str]:
     return texts
 
 
-def _child(tree: RunTree, call: SubCall, depth: int) -> str:
-    """Run a child RLM at ``depth`` on the sub-context, in a REPL of its own."""
+def _child(tree: RunTree, call: SubCall, depth: int) -> SubCallAnswer:
+    """Run a child RLM at ``depth`` on the sub-context, in a REPL of its own. Its answer goes
+    back with its citations, which the caller's REPL takes as its own."""
     context = call.context if call.context is not None else ""
     with tree.repl(depth, context=context) as sandbox:
         overview = f"{sandbox.context_chars:,} characters of text given by the caller"
-        return tree.loop(call.prompts[0], sandbox, depth, overview, []).answer
+        outcome = tree.loop(call.prompts[0], sandbox, depth, overview, [])
+    body, numbered = citations.number(outcome.answer, outcome.tail, outcome.cited, outcome.prose)
+    return SubCallAnswer([body], numbered, read_context=False)
+
+
+def ask_one(tree: RunTree, prompt: str, max_tokens: int, depth: int = 1) -> str:
+    """One short question to the sub model outside any REPL (the support check), counted
+    against the budget like any sub-call."""
+    tree.tracker.check(max_tokens, subcalls=1)
+    settings = GenerationSettings(max_tokens=max_tokens)
+    with tree.sub.lock:
+        result = tree.sub.complete([{"role": "user", "content": prompt}], settings)
+    tree.tracker.record(depth, result.usage, subcall=True)
+    return result.text

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rlm_desktop.records import Located, Span
 from rlm_desktop.sandbox import protocol
+from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.limits import SandboxLimits
+from rlm_desktop.sandbox.locate import Hints
 
 _MAX_CITATIONS = 1_000
 _SUBCALL_KINDS = ("llm_query", "llm_query_batched", "rlm_query")
@@ -21,21 +23,54 @@ _SUBCALL_KINDS = ("llm_query", "llm_query_batched", "rlm_query")
 
 @dataclass(frozen=True)
 class Explored(Located):
-    """Library text that reached a model, with where it came from and how it got there."""
+    """Library text that reached a model: where it is, how it got there and who read it.
+
+    ``reader`` is "root" (output the root model was shown) or "sub-call" (a sub-call's
+    prompt, or output a child RLM was shown), at ``depth`` (0 for the root). ``occurrences``
+    is 1 when the place is certain; when the text is repeated in the library and nothing
+    says which copy was read, it is at least how many places hold it (each is listed).
+    The span's ``text`` holds the text read, for checking citations against it.
+    """
 
     span: Span
-    context_start: int  # offsets in the REPL's ``context``
+    context_start: int  # offsets in the library's ``context``
     context_end: int
     via: str  # "printed" or "subcall"
+    reader: str = "root"
+    depth: int = 0
+    occurrences: int = 1
 
     def to_json(self) -> dict:
-        """The JSON record of runs and ``ask --json``: the span's location, offsets and via."""
+        """The JSON record of runs and ``ask --json``: location, offsets and who read it."""
         return {
             **self.span.to_json(),
             "context_start": self.context_start,
             "context_end": self.context_end,
             "via": self.via,
+            "reader": self.reader,
+            "depth": self.depth,
+            "occurrences": self.occurrences,
         }
+
+
+def trace(
+    locator: Context, text: str, via: str, reader: str, depth: int, hints: Hints | None = None
+) -> list[Explored]:
+    """The library text in ``text`` (output a model was shown, a prompt it was sent), each
+    piece with its place, its text and who read it."""
+    return [
+        Explored(
+            replace(place.span, text=str.__getitem__(locator, slice(start, end))),
+            start,
+            end,
+            via,
+            reader,
+            depth,
+            occurrences,
+        )
+        for place, occurrences in locator.trace(text, hints)
+        for start, end in [(place.context_start, place.context_end)]
+    ]
 
 
 @dataclass
@@ -52,6 +87,17 @@ class CellResult:
     explored: list[Explored] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)  # snippets registered with cite()
     state_lost: bool = False
+    reads: list[tuple[int, int]] = field(default_factory=list)  # places helpers handed out
+
+
+@dataclass
+class SubCallAnswer:
+    """The answers to a sub-call, and for a child RLM the citations its answer's ``[n]``
+    markers refer to (the REPL takes them as its own)."""
+
+    results: list[str]
+    cited: list[tuple[int, str]] = field(default_factory=list)
+    read_context: bool = True  # False when a child RLM explored the text instead of a model
 
 
 @dataclass(frozen=True)
@@ -63,7 +109,25 @@ class SubCall:
     context: str | list[str] | None = None
 
 
-SubCallHandler = Callable[[SubCall], list[str]]
+SubCallHandler = Callable[[SubCall], list[str] | SubCallAnswer]
+_MAX_READS = 20_000
+
+
+def read_places(message: dict, length: int) -> list[tuple[int, int]]:
+    """The ``reads`` of a frame: places of ``context`` handed to the code, checked to be
+    ranges inside it (a forged one can only make the app prefer that copy of a text that
+    the output really contains)."""
+    value = message.get("reads")
+    places = []
+    for item in value[:_MAX_READS] if isinstance(value, list) else []:
+        if (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(type(x) is int for x in item)
+            and 0 <= item[0] < item[1] <= length
+        ):
+            places.append((item[0], item[1]))
+    return places
 
 
 def read_subcall(message: dict) -> tuple[int, SubCall]:

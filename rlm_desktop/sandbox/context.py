@@ -8,13 +8,15 @@ reader (numpy lazily, for the locate index) and opens the library database read-
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import SupportsIndex
 
 from rlm_desktop.records import Span
 from rlm_desktop.sandbox import snapshot
-from rlm_desktop.sandbox.locate import LineIndex
+from rlm_desktop.sandbox.locate import GramIndex, Hints
 from rlm_desktop.sandbox.results import DocumentInfo, GrepMatch, Location, SearchResult
 from rlm_desktop.store.reader import LibraryReader
 from rlm_desktop.textsafe import printable
@@ -47,6 +49,11 @@ class _Passages:
             setattr(self, name, [column[i] for i in order])
 
 
+_WINDOW_LINES = 10  # lines per passage when searching text that has no library
+_HANDED_MIN = 12  # shorter slices are not worth noting
+_HANDED_CAP = 20_000  # places noted between two reports to the app
+
+
 class Context(str):
     """The library's text as one string, plus helpers. Behaves exactly like ``str``."""
 
@@ -54,8 +61,9 @@ class Context(str):
     _doc_ids: list[int]
     _passage_table: _Passages | None
     _library: LibraryReader | None
-    _line_index: LineIndex | None
+    _gram_index: GramIndex | None
     _index_file: str | None
+    _handed: list[tuple[int, int]]
 
     def __new__(cls, text: str) -> Context:
         self = super().__new__(cls, text)
@@ -63,9 +71,30 @@ class Context(str):
         self._doc_ids = []
         self._passage_table = None
         self._library = None
-        self._line_index = None
+        self._gram_index = None
         self._index_file = None
+        self._handed = []
         return self
+
+    # -------------------------------------------------------------- what code was handed
+
+    def __getitem__(self, key: SupportsIndex | slice) -> str:
+        value = str.__getitem__(self, key)
+        if isinstance(key, slice) and len(value) >= _HANDED_MIN and key.step in (None, 1):
+            start, stop, _ = key.indices(len(self))
+            self._hand(start, stop)
+        return value
+
+    def _hand(self, start: int, end: int) -> None:
+        """Note that model code was handed ``context[start:end]`` (so that printing it can be
+        traced to exactly this place, however often the same text occurs)."""
+        if len(self._handed) < _HANDED_CAP:
+            self._handed.append((start, end))
+
+    def handed_out(self) -> list[tuple[int, int]]:
+        """The places handed to model code since the last call (and forget them)."""
+        handed, self._handed = self._handed, []
+        return handed
 
     @property
     def _passages(self) -> _Passages:
@@ -136,7 +165,7 @@ class Context(str):
 
         Returns None when ``text`` is not verbatim library text.
         """
-        span = self._index().find(text)
+        span = self._index().find(str(text))
         return None if span is None else self.location(*span)
 
     def location(self, start: int, end: int) -> Location | None:
@@ -157,18 +186,26 @@ class Context(str):
         )
         return Location(span, context_start=start, context_end=end)
 
-    def trace(self, output: str) -> list[Location]:
-        """Where the library text that appears verbatim in ``output`` comes from, one location
-        per document page."""
-        locations: list[Location] = []
-        if len(output) < 40:
-            return locations  # too short to trace back; and it spares building the index
-        for start, end in self._index().spans(output):
-            for piece_start, piece_end in self._pieces(start, end):
-                location = self.location(piece_start, piece_end)
-                if location is not None:
-                    locations.append(location)
-        return locations
+    def trace(self, output: str, hints: Hints | None = None) -> list[tuple[Location, int]]:
+        """Where the library text that appears verbatim in ``output`` comes from: one location
+        per document page, each with how many places hold that text (1 when it is certain;
+        more when the text is repeated and nothing says which of them was read)."""
+        traced: list[tuple[Location, int]] = []
+        if len(output) < 12:
+            return traced  # too short to trace back; and it spares building the index
+        for run in self._index().runs(output, hints):
+            # Whitespace before the match (the newline of the line before, print's separator)
+            # is not what was read.
+            matched = output[run.out_start : run.out_end]
+            skip = len(matched) - len(matched.lstrip())
+            for start in run.starts:
+                for piece_start, piece_end in self._pieces(start + skip, start + run.length):
+                    if not str.__getitem__(self, slice(piece_start, piece_end)).strip():
+                        continue  # a page's trailing blank line on its own says nothing
+                    location = self.location(piece_start, piece_end)
+                    if location is not None:
+                        traced.append((location, run.occurrences))
+        return traced
 
     def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:
         """Cut a range at document and PDF page boundaries (headers are dropped)."""
@@ -189,10 +226,10 @@ class Context(str):
                 cur, i = piece_end, j
         return pieces
 
-    def _index(self) -> LineIndex:
-        if self._line_index is None:
-            self._line_index = LineIndex(str(self), self._index_file)
-        return self._line_index
+    def _index(self) -> GramIndex:
+        if self._gram_index is None:
+            self._gram_index = GramIndex(str(self), self._index_file)
+        return self._gram_index
 
     def _document_at(self, offset: int) -> DocumentInfo | None:
         starts = [d.start for d in self.documents]
@@ -247,15 +284,16 @@ class Context(str):
                 end=line_end - doc.start,
                 text=text,
             )
-            results.append(GrepMatch(span, start=line_start))
+            results.append(GrepMatch(span, line_start, self._hand))
             if len(results) >= max_results:
                 break
         return results
 
     def search(self, query: str, k: int = 10) -> list[SearchResult]:
-        """Full-text search (bm25 ranking; words OR'ed, "quotes" for a phrase), best first."""
+        """Full-text search (bm25 ranking; words OR'ed, "quotes" for a phrase), best first.
+        Without a library (a child RLM's text), a simpler ranking of 10-line passages."""
         if self._library is None:
-            raise RuntimeError("search needs a library; use grep() on plain-text context")
+            return self._search_text(query, k)
         hits = self._library.search(query, k)
         by_path = {d.path: d for d in self.documents}
         results = []
@@ -266,7 +304,41 @@ class Context(str):
             start = doc.start + hit.span.start
             text = str.__getitem__(self, slice(start, doc.start + hit.span.end))
             span = replace(hit.span, document=doc.name, text=text)
-            results.append(SearchResult(span, round(hit.score, 3), start))
+            results.append(SearchResult(span, round(hit.score, 3), start, self._hand))
+        return results
+
+    def _search_text(self, query: str, k: int) -> list[SearchResult]:
+        """Search without a library (a child RLM's text, the Python API's strings): windows of
+        ``_WINDOW_LINES`` lines ranked by the question's words, rarer words weighing more."""
+        words = {w.lower() for w in re.findall(r"\w+", query) if len(w) > 1}
+        if not words:
+            return []
+        windows: list[tuple[int, int, str]] = []  # (start, end, lowered text)
+        for doc in self.documents:
+            lines = str.__getitem__(self, slice(doc.start, doc.end)).split("\n")
+            pos = doc.start
+            for first in range(0, len(lines), _WINDOW_LINES):
+                text = "\n".join(lines[first : first + _WINDOW_LINES])
+                windows.append((pos, pos + len(text), text.lower()))
+                pos += len(text) + 1
+        frequency = {w: sum(1 for _, _, t in windows if w in t) for w in words}
+        scored = []
+        for start, end, text in windows:
+            score = sum(
+                math.log(1 + text.count(w)) * math.log(1 + len(windows) / frequency[w])
+                for w in words
+                if frequency[w] and w in text
+            )
+            if score > 0 and text.strip():
+                scored.append((score, start, end))
+        results = []
+        for score, start, end in sorted(scored, key=lambda s: (-s[0], s[1]))[:k]:
+            location = self.location(start, end)
+            if location is None:
+                continue
+            text = str.__getitem__(self, slice(start, end))
+            span = replace(location.span, text=text)
+            results.append(SearchResult(span, round(score, 3), start, self._hand))
         return results
 
     def chunks(self, size: int = 100_000, overlap: int = 0) -> list[str]:
@@ -280,6 +352,7 @@ class Context(str):
                 newline = str.rfind(self, "\n", start + size // 2, end)
                 end = newline + 1 if newline != -1 else end
             pieces.append(str.__getitem__(self, slice(start, end)))
+            self._hand(start, end)
             if end >= total:
                 break
             start = max(end - overlap, start + 1)

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -33,19 +34,23 @@ from rlm_desktop.sandbox.cells import (
     CellResult,
     Explored,
     SubCall,
+    SubCallAnswer,
     SubCallHandler,
+    read_places,
     read_result,
     read_subcall,
+    trace,
 )
 from rlm_desktop.sandbox.confine import Isolation
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.limits import SandboxLimits, explain_exit
+from rlm_desktop.sandbox.locate import Hints
 from rlm_desktop.store.library import DB_FILENAME, Library
 
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120.0
-_MIN_TRACED_CHARS = 40  # shorter output cannot be traced back to one place
+_MIN_TRACED_CHARS = 12  # shorter output cannot be traced back to one place
 
 
 class SandboxError(RlmDesktopError):
@@ -72,7 +77,14 @@ class Sandbox:
         on_subcall: SubCallHandler | None = None,
         isolate: bool = True,
         variables: dict | None = None,
+        depth: int = 0,
+        child_rlms: bool = False,
+        locator: Callable[[], Context] | None = None,
     ) -> None:
+        """``depth`` is the RLM's (0 for the root), to say who read what; ``child_rlms`` says
+        that ``rlm_query`` starts a child RLM here (which explores the text it is given
+        instead of reading it whole); ``locator`` gives the library's text to trace output
+        against when this REPL's ``context`` is a piece of it (a child RLM's)."""
         if (library is None) == (context is None):
             raise ValueError("give either a library folder or a context value")
         self.library_db = None if library is None else Path(library).resolve() / DB_FILENAME
@@ -93,6 +105,10 @@ class Sandbox:
         self._lost = False
         self._cell = 0
         self._locator: Context | None = None
+        self.depth = depth
+        self.child_rlms = child_rlms
+        self._shared_locator = locator
+        self._hints = Hints()  # places of context handed to this REPL's code
 
     # ---------------------------------------------------------------- life cycle
 
@@ -270,8 +286,14 @@ class Sandbox:
 
     # ---------------------------------------------------------------- running code
 
-    def execute(self, code: str, timeout: float | None = None) -> CellResult:
-        """Run one cell; never raises for anything the cell does."""
+    def execute(
+        self, code: str, timeout: float | None = None, shown_chars: int | None = None
+    ) -> CellResult:
+        """Run one cell; never raises for anything the cell does.
+
+        ``shown_chars`` is how much of its output (stdout and stderr each) a model will be
+        shown: only that is traced as read (None: all of it; 0: none, a cell the app runs).
+        """
         with self._lock:
             lost = self._lost
             if self.alive and self._pending():
@@ -284,14 +306,14 @@ class Sandbox:
                 self.start()
             self._lost = False
             try:
-                result = self._run(code, timeout or self.limits.timeout_s)
+                result = self._run(code, timeout or self.limits.timeout_s, shown_chars)
             except _LateReply:
                 # A reply to an earlier cell, which had forged its own reply and gone on
                 # running: that REPL is not trusted again, and this cell runs in a fresh one.
                 self._kill()
                 self.start()
                 lost = True
-                result = self._run(code, timeout or self.limits.timeout_s)
+                result = self._run(code, timeout or self.limits.timeout_s, shown_chars)
             result.state_lost = result.state_lost or lost
             return result
 
@@ -301,7 +323,7 @@ class Sandbox:
         readable, _, _ = select.select([self._sock], [], [], 0)
         return bool(readable)
 
-    def _run(self, code: str, timeout: float) -> CellResult:
+    def _run(self, code: str, timeout: float, shown_chars: int | None) -> CellResult:
         assert self._sock is not None
         self._cell += 1
         cell = self._cell
@@ -322,7 +344,11 @@ class Sandbox:
                     raise protocol.ProtocolError("a frame for another cell than the one running")
                 if message["type"] == "result":
                     result = read_result(message, code, self.limits)
-                    result.explored = explored + self._trace(result.stdout, "printed")
+                    self._note_reads(message)
+                    if shown_chars != 0:
+                        for text in (result.stdout, result.stderr):
+                            explored.extend(self._trace(text[:shown_chars], "printed"))
+                    result.explored = explored
                     return result
                 handled_in = self._answer_subcall(message, explored)
                 answered += 1
@@ -360,35 +386,73 @@ class Sandbox:
     def _answer_subcall(self, message: dict, explored: list[Explored]) -> float:
         started = time.monotonic()
         call_id, call = read_subcall(message)
-        sent = call.context if isinstance(call.context, str) else "\n".join(call.context or [])
-        for piece in [*call.prompts, sent]:
-            explored.extend(self._trace(piece, "subcall"))
+        self._note_reads(message)
+        reply: dict
         try:
-            results = self.on_subcall(call)
-            if len(results) != len(call.prompts):
+            answered = self.on_subcall(call)
+            if not isinstance(answered, SubCallAnswer):
+                answered = SubCallAnswer(list(answered))
+            if len(answered.results) != len(call.prompts):
                 raise RuntimeError("the model returned a wrong number of answers")
-            reply = {"type": "subcall_result", "id": call_id, "results": [str(r) for r in results]}
+            reply = {
+                "type": "subcall_result",
+                "id": call_id,
+                "results": [str(r) for r in answered.results],
+            }
+            if answered.cited:
+                reply["cited"] = [[n, snippet] for n, snippet in answered.cited]
+            # Only a sub-call that answered read its prompt; a child RLM read only what it
+            # printed in its own REPL (traced there), not the whole text it was given.
+            sent = call.context if isinstance(call.context, str) else "\n".join(call.context or [])
+            child = call.kind == "rlm_query" and not answered.read_context
+            for piece in call.prompts if child else [*call.prompts, sent]:
+                explored.extend(self._trace(piece, "subcall"))
         except Exception as exc:  # a failed model call becomes an error inside the cell
             reply = {"type": "subcall_error", "id": call_id, "message": str(exc)}
         assert self._sock is not None
         protocol.send(self._sock, reply)
         return time.monotonic() - started
 
-    def _trace(self, text: str, via: str) -> list[Explored]:
-        """Library text in ``text``, located here against the library (never by the child)."""
-        if len(text) < _MIN_TRACED_CHARS:
-            return []
+    @property
+    def locator(self) -> Context:
+        """The library's text (or this REPL's own context) to trace output against, loaded
+        here on first use: the app never takes provenance from the child."""
         if self._locator is None:
-            if self.library_db is not None:
+            if self._shared_locator is not None:
+                self._locator = self._shared_locator()
+            elif self.library_db is not None:
                 self._locator = Context.from_library(self.library_db)
             elif isinstance(self.context, str):
                 self._locator = Context.from_text(self.context)
             else:
                 self._locator = Context.from_strings([str(v) for v in self.context or []])
-        return [
-            Explored(place.span, place.context_start, place.context_end, via)
-            for place in self._locator.trace(text)
-        ]
+        return self._locator
+
+    def _note_reads(self, message: dict) -> None:
+        """Remember the places of ``context`` the child says its code was handed. They are
+        offsets in this REPL's own context, which is what output is traced against at depth 0
+        (a child RLM's context is a piece of the library: its offsets mean nothing there)."""
+        if self.depth == 0:
+            self._hints.add(read_places(message, self.context_chars))
+
+    def _trace(self, text: str, via: str) -> list[Explored]:
+        """Library text in ``text``, located here against the library (never by the child),
+        with who read it: printed output is read by this REPL's RLM, a sub-call's prompt by
+        a model one level down."""
+        if len(text) < _MIN_TRACED_CHARS:
+            return []
+        depth = self.depth if via == "printed" else self.depth + 1
+        reader = "root" if depth == 0 else "sub-call"
+        hints = self._hints if self.depth == 0 else None
+        return trace(self.locator, text, via, reader, depth, hints)
 
 
-__all__ = ["CellResult", "Explored", "Sandbox", "SandboxError", "SandboxLimits", "SubCall"]
+__all__ = [
+    "CellResult",
+    "Explored",
+    "Sandbox",
+    "SandboxError",
+    "SandboxLimits",
+    "SubCall",
+    "SubCallAnswer",
+]

@@ -6,6 +6,7 @@ from it, and ``repr``/``str`` stay as the prompts show them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rlm_desktop.records import Located, Placed, Span
@@ -52,17 +53,28 @@ class DocumentInfo:
 
     @property
     def text(self) -> str:
-        """The document's full text."""
-        return str.__getitem__(self._context, slice(self.start, self.end))
+        """The document's full text (through ``context[...]``, which notes what was read)."""
+        return self._context[self.start : self.end]
 
 
 class _Found(Placed):
     """Text a helper found: its ``span``, read through the attributes the prompts name.
-    (``start`` is the text's offset in ``context``, so it is a field of each record.)"""
+    (``start`` is the text's offset in ``context``, so it is a field of each record.)
+
+    Reading its text (``.text``, ``str()``, ``repr()``) notes the place through ``noted``,
+    so that printing it is traced to this very place even when the text is repeated;
+    finding it and filtering on its line or page does not.
+    """
+
+    span: Span
+    start: int
+    noted: Callable[[int, int], None] | None
 
     @property
     def text(self) -> str:
         """The text found."""
+        if self.noted is not None:
+            self.noted(self.start, self.start + len(self.span.text))
         return self.span.text
 
     def _where(self) -> str:
@@ -75,6 +87,7 @@ class GrepMatch(_Found):
 
     span: Span  # the whole line
     start: int  # offset of the line in ``context``
+    noted: Callable[[int, int], None] | None = field(default=None, compare=False)
 
     @property
     def line(self) -> int:
@@ -95,6 +108,7 @@ class SearchResult(_Found):
     span: Span  # the whole passage
     score: float
     start: int  # offset of the passage in ``context``
+    noted: Callable[[int, int], None] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         name = printable(self.document)

@@ -17,7 +17,7 @@ from rlm_desktop.textsafe import printable
 CACHE_DIR = "context-cache"
 # Part of the cached files' names: bump it when the text's shape changes (headers), so a
 # snapshot written by an older version is rebuilt instead of reused.
-_FORMAT = 2
+_FORMAT = 3
 _HEADER = "=== Document {n}: {path} ({kind}{pages}, {chars:,} characters) ===\n"
 
 
@@ -65,7 +65,7 @@ def _stem(rev: int) -> str:
 def _paths(db_path: Path, rev: int) -> tuple[Path, Path, Path]:
     folder = db_path.parent / CACHE_DIR
     stem = _stem(rev)
-    return folder / f"{stem}.txt", folder / f"{stem}.lines.npy", folder / f"{stem}.json"
+    return folder / f"{stem}.txt", folder / f"{stem}.grams.npy", folder / f"{stem}.json"
 
 
 def ensure(db_path: Path) -> Path:
@@ -107,7 +107,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def load(db_path: Path, library: LibraryReader) -> tuple[str, list[dict], str | None]:
-    """The library's text, its document table and the path of its line index (or None):
+    """The library's text, its document table and the path of its k-gram index (or None):
     from the snapshot when it is current, else rebuilt from the passages."""
     text_path, index_path, meta_path = _paths(db_path, library.revision())
     try:

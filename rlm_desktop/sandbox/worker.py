@@ -14,6 +14,7 @@ import errno
 import gc
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -72,6 +73,7 @@ class Repl:
         self.citations: list[str] = []
         self.cell = 0  # id of the cell being run, echoed in every frame it sends
         self._calls = 0
+        self._child_citations: list[tuple[int, str]] = []
         self.helpers = {
             "context": value,
             "llm_query": self.llm_query,
@@ -103,7 +105,8 @@ class Repl:
         """Run a child RLM on ``sub_context`` (its own REPL) and return its final answer."""
         if sub_context is not None and not isinstance(sub_context, str):
             sub_context = [str(piece) for piece in sub_context]
-        return self._subcall("rlm_query", [str(question)], context=sub_context)[0]
+        answer = self._subcall("rlm_query", [str(question)], context=sub_context)[0]
+        return self._adopt_citations(answer)
 
     def map_chunks(self, question: str, chunk_chars: int = 20_000) -> list[str]:
         """Ask ``question`` of every chunk of the whole context at once; answers in order."""
@@ -121,20 +124,35 @@ class Repl:
         """End the run with this answer."""
         self.final = str(answer)
 
-    def final_var(self, name: str) -> None:
-        """End the run with the value of the variable called ``name``."""
-        if not isinstance(name, str) or name not in self.namespace:
+    def final_var(self, name: object) -> None:
+        """End the run with the value of the variable called ``name``, or with ``name``'s own
+        value when it is not a variable's name (``FINAL_VAR(answer)`` works too)."""
+        if isinstance(name, str) and name in self.namespace:
+            self.final = str(self.namespace[name])
+        elif isinstance(name, str) and name.isidentifier():
             raise NameError(
-                f"FINAL_VAR: no variable named {name!r}; pass the variable's name as a "
-                "string, e.g. FINAL_VAR('answer')"
+                f"FINAL_VAR: no variable named {name!r}; pass the variable (FINAL_VAR(answer)) "
+                "or its name as a string (FINAL_VAR('answer'))"
             )
-        self.final = str(self.namespace[name])
+        else:
+            self.final = str(name)
+
+    def _adopt_citations(self, answer: str) -> str:
+        """Take a child RLM's citations as this REPL's own: each is registered with cite()
+        and the child's ``[n]`` markers are renumbered to match."""
+        cited = self._child_citations
+        self._child_citations = []
+        if not cited:
+            return answer
+        numbers = {str(n): self.cite(snippet) for n, snippet in cited}
+        return re.sub(r"\[(\d+)\]", lambda m: numbers.get(m.group(1), m.group(0)), answer)
 
     def _subcall(self, kind: str, prompts: list[str], **extra: Any) -> list[str]:
         self._calls += 1
         call_id = self._calls
         request = {"type": "subcall", "cell": self.cell, "id": call_id, "kind": kind}
-        protocol.send(self.sock, {**request, "prompts": prompts, **extra})
+        reads = self.source.handed_out()
+        protocol.send(self.sock, {**request, "prompts": prompts, "reads": reads, **extra})
         reply = protocol.receive(self.sock)
         if reply.get("id") != call_id:
             raise RuntimeError("sandbox: sub-call reply out of order")
@@ -143,6 +161,12 @@ class Repl:
         results = reply.get("results")
         if not isinstance(results, list) or not all(isinstance(r, str) for r in results):
             raise RuntimeError("sandbox: malformed sub-call reply")
+        cited = reply.get("cited")
+        self._child_citations = [
+            (int(n), str(snippet))
+            for n, snippet in (cited if isinstance(cited, list) else [])
+            if isinstance(n, int) and isinstance(snippet, str)
+        ]
         return results
 
     # ---------------------------------------------------------------- running cells
@@ -188,6 +212,7 @@ class Repl:
             "duration": duration,
             "final": self.final,
             "citations": self.citations,
+            "reads": self.source.handed_out(),
         }
 
     def _exec(self, code: str) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from rlm_desktop.records import outcome_of
 from rlm_desktop.store.documents import (
     FINISHED,
     READABLE,
@@ -171,8 +172,8 @@ class LibraryReader:
     def runs(self, conversation: str | None = None) -> list[dict]:
         """Saved runs, newest first (or one conversation's, oldest first), without events."""
         columns = (
-            "id, conversation, question, answer, stop_reason, fallback, mode, models, "
-            "citations, usage, created_at"
+            "id, conversation, question, answer, stop_reason, fallback, outcome, note, mode, "
+            "models, citations, usage, created_at"
         )
         if conversation is None:
             rows = self._conn.execute(f"SELECT {columns} FROM runs ORDER BY id DESC")
@@ -209,4 +210,6 @@ def _run(row: sqlite3.Row) -> dict:
         if name in data:
             data[name] = json.loads(data[name])
     data["fallback"] = bool(data["fallback"])
+    if not data.get("outcome"):  # saved before runs recorded their outcome
+        data["outcome"] = outcome_of(data["stop_reason"], data["fallback"])
     return data

@@ -133,3 +133,11 @@ def _incremental_vacuum(db: Database) -> None:
         db.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
         db.execute("VACUUM")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+@migrations(name="005_run_outcome")
+def _run_outcome(db: Database) -> None:
+    # How a run ended ("answer", "fallback", "best-effort", "stopped", "error") and the
+    # sentence every surface shows for it. Older runs get theirs from stop_reason/fallback.
+    db.execute("ALTER TABLE runs ADD COLUMN outcome TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
