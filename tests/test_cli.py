@@ -68,8 +68,8 @@ def test_search_json_gives_locations(run, ingested):
     hits = json.loads(result.output)
     assert len(hits) == 3
     assert all(set(h) >= SEARCH_KEYS and h["page"] is None for h in hits)
-    with open(corpus / "Apache_2k.log", newline="", encoding="utf-8") as handle:
-        text = handle.read()  # exactly as stored: the log has stray carriage returns
+    with open(corpus / "Apache_2k.log", encoding="utf-8") as handle:
+        text = handle.read()  # as stored: every \r\n and stray \r read as a plain newline
     for hit in hits:
         assert hit["path"] == str(corpus / "Apache_2k.log")
         excerpt = text[hit["start"] : hit["end"]]
@@ -197,3 +197,104 @@ def test_the_quick_speed_suite_runs_and_writes_json(tmp_path):
     assert any("pdf ingest" in n for n in names) and any("locate" in n for n in names)
     assert any("batched vs sequential, 8" in n for n in names)
     assert any("prefix" in n or "root loop" in n for n in names)
+
+
+# ---------------------------------------------------------------------- statuses and outcomes
+
+
+def test_ask_prints_each_citation_status_and_the_note(capsys):
+    from rlm_desktop.cli.ask import show_result
+    from rlm_desktop.rlm.citations import Citation
+    from rlm_desktop.rlm.engine import RLMResult
+    from tests.test_export import NOTE, STATUS_WORDS, four_status_run
+
+    run = four_status_run(stop_reason="max_iterations")
+    result = RLMResult(
+        answer=run["answer"],
+        citations=[Citation.from_json(c) for c in run["citations"]],
+        explored=run["explored"],
+        usage=run["usage"],
+        stop_reason=run["stop_reason"],
+        fallback=True,
+        best_effort=False,
+        mode="rlm",
+        models=run["models"],
+        conversation="c-statuses",
+        run_id=7,
+        outcome="fallback",
+        note=NOTE,
+    )
+    show_result(result)
+    text = capsys.readouterr().out
+    assert text.startswith(NOTE)  # the note introduces the answer
+    for words in STATUS_WORDS.values():
+        assert words in text
+    assert "[1] ✓ read · supports  /docs/report.pdf, page 3 (printed iii), lines 1-1" in text
+    assert "[2] ○ in library, not read · does not support  /docs/web.log, lines 2-2" in text
+    assert "[3] ✗ not found\n" in text and "[4] – too short\n" in text
+    assert "not checked" not in text and "UNVERIFIED" not in text
+    assert "stop reason: max_iterations" in text  # secondary, in the closing line
+    assert "fallback strategy" not in text and "stopped by" not in text
+
+
+def test_history_lists_statuses_and_the_note(run, tmp_path):
+    from tests.test_export import NOTE, four_status_run
+
+    lib = tmp_path / "lib"
+    with Library(lib) as library:
+        library.save_run(four_status_run())
+        old = four_status_run(stop_reason="max_iterations", fallback=0)
+        del old["outcome"], old["note"]  # saved before runs recorded their outcome
+        old["citations"] = [{"n": 1, "snippet": "an old unverified quote", "verified": False}]
+        library.save_run(old)
+    text = run("history", "--library", str(lib)).stdout
+    assert (
+        "fallback; citations: 1 ✓ read · 1 ○ in library, not read · 1 ✗ not found · "
+        "1 – too short" in text
+    )
+    assert NOTE in text
+    assert "best-effort; citations: 1 ✗ not found" in text and "a best-effort answer" in text
+    assert "verified" not in text
+
+
+def test_ask_json_keeps_each_citations_status_and_support(run, tmp_path):
+    from rlm_desktop.records import CITATION_STATUSES
+
+    (tmp_path / "notes.txt").write_text("The vault key is blue and kept in the second drawer.\n")
+    lib = str(tmp_path / "lib")
+    assert run("ingest", str(tmp_path / "notes.txt"), "--library", lib).exit_code == 0
+    script = tmp_path / "script.json"
+    code = (
+        "print(context.grep('vault key')[0].text)\n"
+        "FINAL('Blue ' + cite('The vault key is blue and kept in the second drawer.')"
+        " + ' ' + cite('a sentence that is written nowhere at all') + ' ' + cite('blue'))"
+    )
+    script.write_text(json.dumps({"root": [f"```repl\n{code}\n```"], "sub": []}))
+    args = ("ask", "Where is the key?", "--library", lib, "--model", f"replay:{script}")
+    data = json.loads(run(*args, "--json").stdout)
+    assert {"outcome", "note"} <= set(data)
+    for c in data["citations"]:
+        assert {"status", "verified", "support", "path", "page", "line_start"} <= set(c)
+        assert c["status"] in CITATION_STATUSES
+    statuses = [c["status"] for c in data["citations"]]
+    assert statuses[1:] == ["not-found", "too-short"]
+    text = run(*args).stdout
+    for status in statuses:
+        assert " ".join(CITATION_STATUSES[status][:2]) in text
+
+
+def test_ask_check_support_asks_the_sub_model_once_per_citation(run, tmp_path):
+    (tmp_path / "notes.txt").write_text("The vault key is blue and kept in the second drawer.\n")
+    lib = str(tmp_path / "lib")
+    assert run("ingest", str(tmp_path / "notes.txt"), "--library", lib).exit_code == 0
+    script = tmp_path / "script.json"
+    code = (
+        "print(context.grep('vault key')[0].text)\n"
+        "FINAL('The key is blue ' + cite('The vault key is blue and kept in the second drawer.'))"
+    )
+    script.write_text(json.dumps({"root": [f"```repl\n{code}\n```"] * 2, "sub": ["Yes"]}))
+    args = ("ask", "Where is the key?", "--library", lib, "--model", f"replay:{script}", "--json")
+    (checked,) = json.loads(run(*args, "--check-support").stdout)["citations"]
+    assert (checked["status"], checked["support"]) == ("read", "supports")
+    (unchecked,) = json.loads(run(*args).stdout)["citations"]
+    assert unchecked["support"] == "not checked"

@@ -327,3 +327,12 @@ def test_runs_saved_before_outcomes_existed_read_with_one(tmp_path):
 
     # v1's "verified" meant "somewhere in the library".
     assert Citation.from_json(run["citations"][0]).status == "in-library"
+
+
+def test_places_the_child_claims_are_checked_before_use():
+    from rlm_desktop.sandbox.cells import read_places
+
+    claimed = {"reads": [[0, 10], [5, 5], [-1, 3], [8, 99], ["a", 2], [1, 2, 3], [True, 4], 7]}
+    # Only ranges inside the context count; anything else is dropped, never trusted.
+    assert read_places(claimed, 50) == [(0, 10)]
+    assert read_places({"reads": "everything"}, 50) == []

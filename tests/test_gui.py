@@ -11,8 +11,11 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from rlm_desktop.bench.pdfgen import write_text_pdf
+from rlm_desktop.gui.answer import AnswerView
+from rlm_desktop.gui.evidence import EvidencePanel
 from rlm_desktop.gui.window import MainWindow
 from tests.conftest import SAMPLES
+from tests.test_export import NOTE, STATUS_WORDS, four_status_run
 
 # Screenshots of the main states go to $RLM_SCREENSHOTS, or to a temporary folder that the
 # first test prints (run pytest with -s to see it).
@@ -134,7 +137,10 @@ def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, do
     )
     qtbot.waitUntil(lambda: window.conversation.last_result is not None, timeout=60_000)
     html_text = window.conversation.answer.toHtml()
-    assert "cite:1" in html_text and "unverified" in html_text
+    # The made-up quote is never shown as real (too short to check, or not found).
+    unproven = ("✗ not found", "– too short")
+    assert "cite:1" in html_text and "unverified" not in html_text
+    assert any(words in html_text for words in unproven)
     assert "Open 3 times on page 3" in window.conversation.answer.toPlainText()
     assert "Turn 2" in window.conversation.trajectory.toPlainText()
     assert "vault was open 3" in window.conversation.trajectory.toPlainText()
@@ -142,7 +148,10 @@ def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, do
         window.evidence.tree.topLevelItem(i).text(0)
         for i in range(window.evidence.tree.topLevelItemCount())
     ]
-    assert "audit.pdf (1)" in top and any(t.startswith("Unverified") for t in top)
+    assert any(t.startswith("audit.pdf (") for t in top)
+    assert any(t.startswith(unproven) for t in top)
+    assert top[0].startswith(("✓ read", "○ in library"))  # citations before the documents
+    assert not any(t.startswith("Unverified") for t in top)
     shot(window, "3-answered")
 
     window.conversation.answer.open_link(
@@ -171,7 +180,8 @@ def test_asking_shows_answer_citations_evidence_and_trajectory(window, qtbot, do
     window.export_to(target, "html", whole_history=False, trajectory=True)
     qtbot.waitUntil(lambda: "Exported to" in window.conversation.status.text(), timeout=10_000)
     page = target.read_text()
-    assert "Invalid user webmaster" in page and "UNVERIFIED" in page and "Appendix" in page
+    assert "Invalid user webmaster" in page and "Appendix" in page
+    assert any(words in page for words in unproven)
 
 
 def test_stop_ends_a_running_question_within_seconds(window, qtbot, tmp_path, docs):
@@ -335,3 +345,91 @@ def test_the_latest_benchmark_report_can_be_opened(window, isolated_home, monkey
     )
     assert window.open_benchmark_report()
     assert opened[0].toLocalFile().endswith("bench/latest/report.html")
+
+
+def _tree_texts(tree):
+    """Every item's text in both columns, depth first."""
+    texts = []
+
+    def walk(item):
+        texts.append((item.text(0), item.text(1)))
+        for i in range(item.childCount()):
+            walk(item.child(i))
+
+    for i in range(tree.topLevelItemCount()):
+        walk(tree.topLevelItem(i))
+    return texts
+
+
+def test_a_shown_run_says_each_citation_status_and_the_note(window):
+    run = {**four_status_run(), "id": 1}
+    window.conversation.show_run(run)
+    answer = window.conversation.answer.toPlainText()
+    for words in STATUS_WORDS.values():
+        assert words in answer
+    assert "· supports" in answer and "· does not support" in answer
+    assert "not checked" not in answer
+    assert answer.index(NOTE) < answer.index("The key is blue")  # the note comes first
+    assert "Stopped by" not in answer and "fallback strategy" not in answer
+    assert "report.pdf — page 3 (printed iii), lines 1-1" in answer
+
+    texts = _tree_texts(window.evidence.tree)
+    tops = [
+        window.evidence.tree.topLevelItem(i).text(0)
+        for i in range(window.evidence.tree.topLevelItemCount())
+    ]
+    # Citations grouped by status, read first; then the explored passages by document.
+    assert tops[:4] == [
+        "✓ read (1)",
+        "○ in library, not read (1)",
+        "✗ not found (1)",
+        "– too short (1)",
+    ]
+    assert tops[4:] == ["report.pdf (1 explored)", "web.log (1 explored)"]
+    # Each passage says who read it, and when its place is one of several.
+    assert ("root · p. 3, lines 1-2", "") in texts
+    assert ("sub-call (depth 1) · lines 7-7 · one of 3 places", "") in texts
+    assert ("[1] ✓ report.pdf — page 3 (printed iii), lines 1-1 · supports", "") in texts
+    assert ("[2] ○ web.log — lines 2-2 · does not support", "") in texts
+    assert ('[3] ✗ "words nobody wrote"', "") in texts and ('[4] – "yes"', "") in texts
+    web_log = window.evidence.tree.topLevelItem(5)  # its coverage strip, then its passages
+    tip = web_log.child(1).toolTip(0)
+    assert "Read by: sub-call (depth 1)" in tip and "occurs at 3 places" in tip
+    shot(window, "6-citation-statuses")
+
+
+def test_a_run_saved_before_outcomes_shows_the_outcome_words(window):
+    old = {**four_status_run(stop_reason="max_iterations", fallback=0), "id": 2}
+    del old["outcome"], old["note"]
+    old["explored"] = [
+        {k: v for k, v in e.items() if k not in ("reader", "depth", "occurrences")}
+        for e in old["explored"]
+    ]
+    window.conversation.show_run(old)
+    assert window.conversation.answer.toPlainText().startswith("a best-effort answer")
+    assert "stop reason: max_iterations" in window.conversation.status.text()
+    texts = _tree_texts(window.evidence.tree)
+    assert ("root · p. 3, lines 1-2", "") in texts
+    assert ("sub-call (depth 1) · lines 7-7", "") in texts  # it went into a sub-call prompt
+
+
+def test_only_citations_with_a_place_open_their_source(qtbot):
+    view = AnswerView()
+    qtbot.addWidget(view)
+    view.show_answer("See [1] [2] [3] [4].", four_status_run()["citations"], NOTE)
+    opened = []
+    view.citation_activated.connect(lambda record: opened.append(record["n"]))
+    for n in (1, 2, 3, 4):
+        view.open_link(QUrl(f"cite:{n}"))
+    assert opened == [1, 2]  # read and in library; not found and too short have no place
+    html_text = view.toHtml()
+    assert "✓" in html_text and html_text.count("✓") == 1  # only the read quote is ticked
+
+    panel = EvidencePanel()
+    qtbot.addWidget(panel)
+    panel.show_result(four_status_run()["citations"], [], {})
+    read_group = panel.tree.topLevelItem(0)
+    assert read_group.text(0) == "✓ read (1)"
+    assert read_group.child(0).data(0, Qt.ItemDataRole.UserRole)["n"] == 1
+    not_found = panel.tree.topLevelItem(2)
+    assert not_found.child(0).data(0, Qt.ItemDataRole.UserRole) is None

@@ -182,7 +182,7 @@ def test_an_answer_citing_the_file_prints_and_exports_its_name_escaped(run, host
     script.write_text(json.dumps({"root": [f"```repl\n{code}\n```"], "sub": []}))
     result = run("ask", "Which fruit?", "--library", str(lib), "--model", f"replay:{script}")
     assert result.exit_code == 0, result.output
-    assert "verified" in result.output and "UNVERIFIED" not in result.output
+    assert "○ in library, not read" in result.output and "not found" not in result.output
     assert_escaped_in(result.output, evil)
     for fmt in ("md", "docx"):
         out = tmp_path / f"answer.{fmt}"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
 from rlm_desktop.cli.library import progress_bar, show_report
 from rlm_desktop.cli.output import (
@@ -19,10 +20,21 @@ from rlm_desktop.cli.output import (
     shown,
     shown_text,
 )
+from rlm_desktop.export.content import (
+    citations_from_records,
+    location,
+    run_note,
+    run_outcome,
+    status_counts,
+    status_label,
+    stop_line,
+    support_label,
+)
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.textsafe import printable
 
 if TYPE_CHECKING:
+    from rlm_desktop.rlm.citations import Citation
     from rlm_desktop.rlm.engine import RLMResult
     from rlm_desktop.rlm.events import Event
 
@@ -73,6 +85,12 @@ def _from_setting(name: str) -> str:
     type=click.FloatRange(min=1),
     help="Wall-clock budget of the whole run, in seconds " + _from_setting("max_seconds"),
 )
+@click.option(
+    "--check-support/--no-check-support",
+    default=None,
+    help="Ask the sub model, once per citation, whether the quote supports its sentence "
+    + _from_setting("check_support"),
+)
 @click.option("--conversation", default=None, help="Continue this conversation (an id).")
 @json_option
 @click.option("--trace", is_flag=True, help="Print the trajectory as it happens (stderr).")
@@ -91,11 +109,12 @@ def ask(
     max_subcalls: int | None,
     max_tokens: int | None,
     timeout: float | None,
+    check_support: bool | None,
     conversation: str | None,
     as_json: bool,
     trace: bool,
 ) -> None:
-    """Answer QUESTION about the library by the RLM method, with verified citations.
+    """Answer QUESTION about the library by the RLM method, with checked citations.
 
     Models, mode and budgets come from the saved settings (`rlm-desktop config`); an option
     given here overrides its setting for this run only.
@@ -105,6 +124,8 @@ def ask(
     from rlm_desktop.settings import load_settings
 
     settings = load_settings()
+    if check_support is not None:
+        settings.check_support = check_support
     budget = Budget.from_settings(
         settings,
         max_iterations=max_iterations,
@@ -157,12 +178,14 @@ def history(
     if not runs:
         out.print('No questions asked yet: try `rlm-desktop ask "..."`.')
     for run in runs:
-        verified = sum(1 for c in run["citations"] if c["verified"])
+        statuses = [c.status for c in citations_from_records(run["citations"])]
+        note = run_note(run)
         out.print(
             f"[bold]{run['id']}[/] {run['created_at']} [dim]({run['conversation']}, "
-            f"{run['mode']}, {run['stop_reason']}, {verified}/{len(run['citations'])} "
-            f"citations verified)[/]\n  Q: {shown_text(run['question'])}\n"
-            f"  A: {shown_text(run['answer'][:300])}"
+            f"{run['mode']}, {run_outcome(run)}; citations: {status_counts(statuses)})[/]\n"
+            f"  Q: {shown_text(run['question'])}\n"
+            + (f"  [yellow]{shown(note)}[/]\n" if note else "")
+            + f"  A: {shown_text(run['answer'][:300])}"
         )
 
 
@@ -196,32 +219,45 @@ def trace_event(event: Event) -> None:
         err.print(f"{indent}[yellow]note:[/] {shown_text(event.message)}")
 
 
+# A citation status's colour in the terminal: only "read" is green.
+_STATUS_STYLES = {
+    "read": "green",
+    "in-library": "yellow",
+    "not-found": "red",
+    "too-short": "dim",
+}
+
+
+def citation_line(citation: Citation) -> str:
+    """ "[1] ✓ read · supports  report.pdf, page 3, lines 5-5" in rich markup."""
+    style = _STATUS_STYLES.get(citation.status, "red")
+    mark = f"[{style}]{escape(status_label(citation.status))}[/]"
+    if verdict := support_label(citation.support):
+        mark += f" · {escape(verdict)}"
+    where = ""
+    if citation.span is not None:
+        where = f"  {shown(citation.path or citation.document or '')}, {location(citation)}"
+    return f"\\[{citation.n}] {mark}{where}"
+
+
 def show_result(result: RLMResult) -> None:
-    """Print an answer with its citations, what was explored, and the usage."""
+    """Print an answer, introduced by the run's note when it is not a plain answer, with its
+    citations, what was explored, and the usage."""
+    run = result.to_json()
+    if note := run_note(run):
+        out.print(f"[yellow]{shown(note)}[/]\n")
     out.print(shown_text(result.answer))
-    if result.fallback:
-        out.print(
-            "[yellow](answered by the built-in fallback strategy: the model wrote no "
-            "runnable code)[/]"
-        )
-    if result.stop_reason != "final":
-        out.print(f"[yellow](stopped by: {result.stop_reason})[/]")
     if result.citations:
         out.print("\n[bold]Citations[/]")
     for c in result.citations:
-        mark = "[green]verified[/]" if c.verified else "[red]UNVERIFIED[/]"
-        where = ""
-        if c.verified:
-            where = shown(c.path or c.document or "")
-            where += f", page {c.page}" if c.page is not None else ""
-            where += f", lines {c.line_start}-{c.line_end}"
-        out.print(f'[{c.n}] {mark} {where}\n    "{shown_text(c.snippet)}"')
+        out.print(f'{citation_line(c)}\n    "{shown_text(c.snippet)}"')
     total = result.usage["total"]
     docs = {e["path"] for e in result.explored}
+    stopped = f"; {stop_line(result.stop_reason)}" if stop_line(result.stop_reason) else ""
     out.print(
         f"\n[dim]{len(result.explored)} passages explored in {len(docs)} documents; "
         f"{total['calls']} model calls ({result.usage['subcalls']} sub-calls), "
         f"{total['prompt_tokens'] + total['completion_tokens']:,} tokens, "
-        f"{result.usage['seconds']:.1f} s; run {result.run_id}, conversation "
+        f"{result.usage['seconds']:.1f} s{stopped}; run {result.run_id}, conversation "
         f"{result.conversation}[/]"
     )

@@ -21,7 +21,7 @@ from rlm_desktop.cli.output import (
 from rlm_desktop.textsafe import printable
 
 if TYPE_CHECKING:
-    from rlm_desktop.sandbox.host import CellResult, Explored, Sandbox
+    from rlm_desktop.sandbox.host import CellResult, Sandbox
 
 
 @click.command()
@@ -76,7 +76,7 @@ def repl(
                         "error": result.error,
                         "message": result.message,
                         "final": result.final,
-                        "explored": _explored_json(result.explored),
+                        "explored": [e.to_json() for e in result.explored],
                     }
                 )
             else:
@@ -130,11 +130,6 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         "Keychain: "
         + ("available" if keychain else "none (API keys cannot be stored; local models work)")
     )
-
-
-def _explored_json(explored: list[Explored]) -> list[dict]:
-    keys = ("path", "document", "page", "page_label", "line_start", "line_end", "start", "end")
-    return [{**{k: getattr(e, k) for k in keys}, "via": e.via} for e in explored]
 
 
 def _show_cell(result: CellResult) -> None:

@@ -1,14 +1,28 @@
-"""What an export holds, built from saved runs; and text clean-up shared by every format."""
+"""What an export holds, built from saved runs; and the words every surface shows for it.
+
+The window, the exports and ``ask`` all describe a citation's status and a run's outcome with
+the helpers here (over ``records``' marks and words), so they always say the same thing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from rlm_desktop.records import (
+    CITATION_STATUSES,
+    OUTCOMES,
+    citation_mark,
+    citation_words,
+    outcome_of,
+)
 from rlm_desktop.rlm.citations import Citation
 from rlm_desktop.textsafe import printable
 
 FORMATS = ("md", "html", "docx", "pdf")
+STATUS_ORDER = tuple(CITATION_STATUSES)  # read first, then in-library, not-found, too-short
 
 
 @dataclass
@@ -27,6 +41,8 @@ class ExportRun:
     fallback: bool
     created_at: str
     events: list[dict] = field(default_factory=list)
+    outcome: str = "answer"  # one of records.OUTCOMES
+    note: str = ""  # the sentence that introduces the answer ("" for a plain answer)
 
     @classmethod
     def from_saved(cls, run: dict) -> ExportRun:
@@ -44,7 +60,91 @@ class ExportRun:
             fallback=run["fallback"],
             created_at=run["created_at"],
             events=run.get("events") or [],
+            outcome=run_outcome(run),
+            note=run_note(run),
         )
+
+
+# ---------------------------------------------------------------------- how a run ended
+
+
+def run_outcome(run: Mapping[str, Any]) -> str:
+    """A run's outcome (``records.OUTCOMES``), worked out for runs saved before outcomes."""
+    return run.get("outcome") or outcome_of(
+        run.get("stop_reason") or "final",
+        bool(run.get("fallback")),
+        bool(run.get("best_effort")),
+    )
+
+
+def run_note(run: Mapping[str, Any]) -> str:
+    """The sentence that introduces an answer that is not a plain one ("" for a plain one):
+    the run's own note, or the outcome's words for runs saved without one."""
+    outcome = run_outcome(run)
+    if outcome == "answer":
+        return ""
+    return run.get("note") or OUTCOMES.get(outcome) or outcome
+
+
+def stop_line(stop_reason: str) -> str:
+    """ "stop reason: max_iterations" ("" for a final answer): secondary to the note."""
+    return "" if stop_reason == "final" else f"stop reason: {stop_reason}"
+
+
+# ---------------------------------------------------------------------- citation statuses
+
+
+def status_label(status: str) -> str:
+    """ "✓ read", "○ in library, not read", "✗ not found" or "– too short"."""
+    return f"{citation_mark(status)} {citation_words(status)}"
+
+
+def support_label(support: str | None) -> str:
+    """The support check's verdict when one was made ("" for "not checked")."""
+    return "" if not support or support == "not checked" else support
+
+
+def status_text(status: str, support: str | None = "not checked") -> str:
+    """ "✓ read" or "✓ read · supports": a citation's status, and its support when checked."""
+    verdict = support_label(support)
+    return f"{status_label(status)} · {verdict}" if verdict else status_label(status)
+
+
+def status_meaning(status: str) -> str:
+    """What a status means, in a sentence's words."""
+    return CITATION_STATUSES.get(status, CITATION_STATUSES["not-found"])[2]
+
+
+def status_counts(statuses: Iterable[str]) -> str:
+    """ "2 ✓ read · 1 ✗ not found" (read first), or "no citations"."""
+    statuses = list(statuses)
+    counts = [(statuses.count(s), s) for s in STATUS_ORDER if s in statuses]
+    return " · ".join(f"{n} {status_label(s)}" for n, s in counts) or "no citations"
+
+
+def citations_from_records(records: Iterable[dict]) -> list[Citation]:
+    """Citations from their JSON records (saved runs of any age, ``ask --json``)."""
+    return [Citation.from_json(record) for record in records]
+
+
+# ---------------------------------------------------------------------- explored passages
+
+
+def reader_words(record: Mapping[str, Any]) -> str:
+    """Who read an explored passage: "root" or "sub-call (depth N)". Passages saved before
+    readers were recorded are the root's unless they went into a sub-call."""
+    via_subcall = record.get("via") == "subcall"
+    reader = record.get("reader") or ("sub-call" if via_subcall else "root")
+    if reader == "root":
+        return "root"
+    return f"sub-call (depth {record.get('depth') or 1})"
+
+
+def places_words(record: Mapping[str, Any]) -> str:
+    """ "one of 3 places" when the passage's text occurs at several places and the run could
+    not tell which it read ("" for an exact place)."""
+    occurrences = record.get("occurrences") or 1
+    return f"one of {occurrences} places" if occurrences > 1 else ""
 
 
 def visible(text: str) -> str:
@@ -56,8 +156,8 @@ def visible(text: str) -> str:
 def location(citation: Citation) -> str:
     """ "page 3 (printed iv), lines 10-12" / "lines 5-5" / "paragraph 4" for a citation."""
     span = citation.span
-    if not citation.verified or span is None:
-        return "not found in the library"
+    if span is None:
+        return "no place in the library"
     lines = f"lines {span.line_start}-{span.line_end}"
     if span.page is not None:
         label = span.page_label
@@ -70,9 +170,10 @@ def location(citation: Citation) -> str:
 
 
 def citation_title(citation: Citation) -> str:
-    """ "report.pdf — page 3, lines 5-5", or a plain note for a quote found nowhere."""
-    if not citation.verified:
-        return "a quote found in no document of the library"
+    """ "report.pdf — page 3, lines 5-5"; "" for a quote with no place (not found, too short:
+    its status says so)."""
+    if citation.span is None:
+        return ""
     return f"{document_name(citation)} — {location(citation)}"
 
 
@@ -90,18 +191,9 @@ def details_line(run: ExportRun) -> str:
         f"Models: root {printable(str(run.models.get('root')))}, "
         f"sub-calls {printable(str(run.models.get('sub')))}; "
         f"mode {run.mode}; budget: {budget_line(run)}; usage: {usage_line(run)}; "
+        f"{stop_line(run.stop_reason) + '; ' if stop_line(run.stop_reason) else ''}"
         f"asked {run.created_at}; run {run.run_id}."
     )
-
-
-def stop_note(run: ExportRun) -> str:
-    """Why the run ended, when that is not a plain final answer ("" otherwise)."""
-    parts = []
-    if run.stop_reason != "final":
-        parts.append(f"Stopped by: {run.stop_reason}")
-    if run.fallback:
-        parts.append("answered by the built-in fallback strategy")
-    return "; ".join(parts)
 
 
 def usage_line(run: ExportRun) -> str:

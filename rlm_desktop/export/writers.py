@@ -12,13 +12,21 @@ from rlm_desktop.export.content import (
     ExportRun,
     citation_title,
     details_line,
-    stop_note,
+    status_label,
+    support_label,
     trajectory_steps,
     visible,
 )
 from rlm_desktop.textsafe import printable
 
 _MARKER = re.compile(r"\[(\d+)\]")
+# A citation status's colour in Word (only "read" is green: the one status that proves).
+_DOCX_COLOURS = {
+    "read": (0x1B, 0x7A, 0x35),
+    "in-library": (0x8A, 0x5A, 0x00),
+    "not-found": (0xB0, 0x00, 0x20),
+    "too-short": (0x66, 0x66, 0x66),
+}
 _CSS = """
 body { font-family: sans-serif; max-width: 50em; margin: 2em auto; line-height: 1.45; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
@@ -26,8 +34,12 @@ h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 .meta { color: #555; font-size: 0.9em; }
 .snippet { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f6f8;
            border-left: 3px solid #2f7de1; padding: 0.4em 0.7em; font-family: monospace; }
-.unverified { color: #b00020; font-weight: bold; }
-.verified { color: #1b7a35; }
+.note { font-style: italic; border-left: 3px solid #b7791f; padding: 0.2em 0.7em; }
+.status { font-weight: bold; }
+.status-read { color: #1b7a35; }
+.status-in-library { color: #8a5a00; }
+.status-not-found { color: #b00020; }
+.status-too-short { color: #666666; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f6f8; padding: 0.5em; }
 """
 
@@ -64,19 +76,22 @@ def to_markdown(runs: list[ExportRun], trajectory: bool = False) -> str:
             visible(run.answer), _md_escape, lambda n, a=anchor: f"[\\[{n}\\]](#{a}-cite-{n})"
         )
         parts.append(f"## Question: {_md_escape(visible(run.question))}\n")
+        if run.note:
+            parts.append(f"_{_md_escape(visible(run.note))}_\n")
         parts.append(f"{answer}\n")
-        if note := stop_note(run):
-            parts.append(f"_{note}_\n")
         if run.citations:
             parts.append("### Citations\n")
         for c in run.citations:
             snippet = visible(c.snippet)
             fence = _fence(snippet)
-            mark = "verified" if c.verified else "**UNVERIFIED**"
+            mark = f"**{status_label(c.status)}**"
+            if verdict := support_label(c.support):
+                mark += f" · {verdict}"
             path = f"   Path: {_md_escape(printable(c.path))}\n" if c.path else ""
+            title = f"{_md_escape(citation_title(c))} — " if citation_title(c) else ""
             parts.append(
                 f'<a id="{anchor}-cite-{c.n}"></a>\n'
-                f"{c.n}. {_md_escape(citation_title(c))} — {mark}  \n{path}\n"
+                f"{c.n}. {title}{mark}  \n{path}\n"
                 f"{fence}text\n{snippet}\n{fence}\n"
             )
         parts.append(f"\n_{details_line(run)}_\n")
@@ -116,20 +131,22 @@ def to_html(runs: list[ExportRun], trajectory: bool = False) -> str:
             lambda n, a=anchor: f"<a href='#{a}-cite-{n}'>[{n}]</a>",
         ).replace("\n", "<br>")
         body.append(f"<h2 id='{anchor}'>{html.escape(visible(run.question))}</h2>")
+        if run.note:
+            body.append(f"<p class='note'>{html.escape(visible(run.note))}</p>")
         body.append(f"<p class='answer' dir='auto'>{answer}</p>")
-        if note := stop_note(run):
-            body.append(f"<p class='meta'>{html.escape(note)}</p>")
         if run.citations:
             body.append("<h3>Citations</h3><ol>")
         for c in run.citations:
             mark = (
-                "<span class='verified'>✓ verified</span>"
-                if c.verified
-                else "<span class='unverified'>✗ UNVERIFIED</span>"
+                f"<span class='status status-{html.escape(c.status)}'>"
+                f"{html.escape(status_label(c.status))}</span>"
             )
+            if verdict := support_label(c.support):
+                mark += f" · {html.escape(verdict)}"
             body.append(
                 f"<li id='{anchor}-cite-{c.n}' value='{c.n}'>"
-                f"<b>{html.escape(citation_title(c))}</b> — {mark}"
+                + (f"<b>{html.escape(citation_title(c))}</b> — " if citation_title(c) else "")
+                + mark
                 + (
                     f"<br><span class='meta'>{html.escape(printable(c.path))}</span>"
                     if c.path
@@ -172,19 +189,21 @@ def to_docx(runs: list[ExportRun], path: Path, trajectory: bool = False) -> None
     document.add_paragraph(f"Exported {_exported_at()}")
     for run in runs:
         document.add_heading(f"Question: {visible(run.question)}", level=1)
+        if run.note:
+            document.add_paragraph().add_run(visible(run.note)).italic = True
         document.add_paragraph(visible(run.answer))
-        if note := stop_note(run):
-            document.add_paragraph(note)
         if run.citations:
             document.add_heading("Citations", level=2)
         for c in run.citations:
             entry = document.add_paragraph()
-            entry.add_run(f"[{c.n}] {citation_title(c)} — ").bold = True
-            status = entry.add_run("verified" if c.verified else "UNVERIFIED")
+            title = f"{citation_title(c)} — " if citation_title(c) else ""
+            entry.add_run(f"[{c.n}] {title}").bold = True
+            status = entry.add_run(status_label(c.status))
             status.bold = True
-            status.font.color.rgb = (
-                RGBColor(0x1B, 0x7A, 0x35) if c.verified else (RGBColor(0xB0, 0x00, 0x20))
-            )
+            colour = _DOCX_COLOURS.get(c.status, _DOCX_COLOURS["not-found"])
+            status.font.color.rgb = RGBColor(*colour)
+            if verdict := support_label(c.support):
+                entry.add_run(f" · {verdict}")
             if c.path:
                 document.add_paragraph(f"Path: {printable(c.path)}")
             quote = document.add_paragraph(visible(c.snippet), style="Intense Quote")

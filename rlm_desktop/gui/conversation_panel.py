@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from rlm_desktop.export.content import run_note
 from rlm_desktop.gui.answer import AnswerView, usage_line
 from rlm_desktop.gui.library_session import Change, LibrarySession
 from rlm_desktop.gui.trajectory import TrajectoryView
@@ -192,13 +193,7 @@ class ConversationPanel(QTabWidget):
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.last_result = result
-        self.show_run(
-            result.answer,
-            [c.to_json() for c in result.citations],
-            result.explored,
-            result.stop_reason,
-            result.usage,
-        )
+        self.show_run(result.to_json())
 
     def _ask_failed(self, message: str) -> None:
         self.status_timer.stop()
@@ -207,18 +202,12 @@ class ConversationPanel(QTabWidget):
         self.answer.show_failure(message)
         self.status.setText("The run failed.")
 
-    def show_run(
-        self,
-        answer: str,
-        citations: list[dict],
-        explored: list[dict],
-        stop_reason: str,
-        usage: dict,
-    ) -> None:
-        """Render an answer with clickable citation markers, and ask for its evidence."""
-        self.answer.show_answer(answer, citations, stop_reason)
-        self.status.setText(usage_line(usage))
-        self.run_shown.emit(citations, explored)
+    def show_run(self, run: dict) -> None:
+        """Render a run (``RLMResult.to_json()`` or a saved run): its answer introduced by its
+        note, with clickable citation markers; and ask for its evidence."""
+        self.answer.show_answer(run["answer"], run["citations"], run_note(run))
+        self.status.setText(usage_line(run["usage"], run["stop_reason"]))
+        self.run_shown.emit(run["citations"], run["explored"])
 
     # ------------------------------------------------------------------ history
 
@@ -245,6 +234,4 @@ class ConversationPanel(QTabWidget):
     def _show_saved(self, run: dict) -> None:
         self.current_run_id = run["id"]
         self.question.setPlainText(run["question"])
-        self.show_run(
-            run["answer"], run["citations"], run["explored"], run["stop_reason"], run["usage"]
-        )
+        self.show_run(run)

@@ -147,6 +147,13 @@ class SettingsDialog(QDialog):
             ("Max seconds", self.max_seconds),
         ):
             budgets.addRow(label, widget)
+        self.check_support = QCheckBox("Check that each quote supports its sentence")
+        self.check_support.setChecked(s.check_support)
+        self.check_support.setToolTip(
+            "After the answer, one short sub-call per citation asks whether the quoted passage "
+            "supports the sentence it is attached to (costs a little time)"
+        )
+        budgets.addRow("", self.check_support)
 
         self.cell_timeout = QDoubleSpinBox()
         self.cell_timeout.setRange(1, 3600)
@@ -248,6 +255,7 @@ class SettingsDialog(QDialog):
             max_subcalls=self.max_subcalls.value(),
             max_tokens=self.max_tokens.value(),
             max_seconds=self.max_seconds.value(),
+            check_support=self.check_support.isChecked(),
             cell_timeout_s=self.cell_timeout.value(),
             sandbox_memory_mb=self.sandbox_memory.value(),
             sandbox_disk_mb=self.sandbox_disk.value(),
