@@ -90,9 +90,13 @@ def _log_line(rng: random.Random, n: int) -> str:
     return template.format(ts=ts, n=n, a=rng.randrange(256), b=rng.randrange(256))
 
 
-def make_big_log(path: Path, size_bytes: int, seed: int = 3) -> int:
-    """Write a log of about ``size_bytes`` (varied lines, written in large slabs)."""
+def make_big_log(path: Path, size_bytes: int, seed: int = 3, unique: bool = False) -> int:
+    """Write a log of about ``size_bytes`` (varied lines, written in large slabs). With
+    ``unique``, every line is new (slower to write), as in a real log: repeated slabs would
+    make every line occur several times, which no real log does."""
     rng = random.Random(seed)
+    if unique:
+        return _write_unique_log(path, size_bytes, rng, seed)
     slab = "\n".join(_log_line(rng, n) for n in range(20_000)) + "\n"
     slab_bytes = slab.encode()
     written = 0
@@ -104,6 +108,18 @@ def make_big_log(path: Path, size_bytes: int, seed: int = 3) -> int:
             handle.write(prefix + slab_bytes)
             written += len(prefix) + len(slab_bytes)
             serial += 1
+    return written
+
+
+def _write_unique_log(path: Path, size_bytes: int, rng: random.Random, seed: int) -> int:
+    written = 0
+    n = seed * 10_000_000  # each file's own serial numbers
+    with open(path, "w", encoding="utf-8") as handle:
+        while written < size_bytes:
+            block = "\n".join(_log_line(rng, n + j) for j in range(10_000)) + "\n"
+            handle.write(block)
+            written += len(block)
+            n += 10_000
     return written
 
 

@@ -52,7 +52,7 @@ def make_library(
     docs.mkdir(parents=True)
     files = max(1, tokens * _CHARS_PER_TOKEN // per_file)
     for i in range(files):
-        make_big_log(docs / f"service-{i:03d}.log", per_file, seed=i)
+        make_big_log(docs / f"service-{i:03d}.log", per_file, seed=i, unique=True)
     if extra is not None:
         extra(docs)
     log(f"library: {files} logs, {files * per_file / 2**20:,.0f} MB; ingesting")

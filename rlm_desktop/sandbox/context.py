@@ -54,6 +54,30 @@ _HANDED_MIN = 12  # shorter slices are not worth noting
 _HANDED_CAP = 20_000  # places noted between two reports to the app
 
 
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[nrt'\"\\/])")
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\", "/": "/"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """The character a ``repr``/JSON escape stands for."""
+    code = match.group(1)
+    if code[0] in "ux":
+        return chr(int(code[1:], 16))
+    return _SIMPLE_ESCAPES[code]
+
+
+def _merge(places: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Overlapping places as one (the surest count of copies wins)."""
+    merged: list[tuple[int, int, int]] = []
+    for start, end, occurrences in sorted(places):
+        if merged and start <= merged[-1][1]:
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], end), min(last[2], occurrences))
+        else:
+            merged.append((start, end, occurrences))
+    return merged
+
+
 class Context(str):
     """The library's text as one string, plus helpers. Behaves exactly like ``str``."""
 
@@ -189,22 +213,30 @@ class Context(str):
     def trace(self, output: str, hints: Hints | None = None) -> list[tuple[Location, int]]:
         """Where the library text that appears verbatim in ``output`` comes from: one location
         per document page, each with how many places hold that text (1 when it is certain;
-        more when the text is repeated and nothing says which of them was read)."""
+        more when the text is repeated and nothing says which of them was read).
+
+        Text printed through ``repr`` or ``json.dumps`` is found too: escapes (``\\n``,
+        ``\\'``, ``\\u00e9``) are read back and the output traced a second time.
+        """
         traced: list[tuple[Location, int]] = []
         if len(output) < 12:
             return traced  # too short to trace back; and it spares building the index
-        for run in self._index().runs(output, hints):
-            # Whitespace before the match (the newline of the line before, print's separator)
-            # is not what was read.
-            matched = output[run.out_start : run.out_end]
-            skip = len(matched) - len(matched.lstrip())
-            for start in run.starts:
-                for piece_start, piece_end in self._pieces(start + skip, start + run.length):
-                    if not str.__getitem__(self, slice(piece_start, piece_end)).strip():
-                        continue  # a page's trailing blank line on its own says nothing
-                    location = self.location(piece_start, piece_end)
-                    if location is not None:
-                        traced.append((location, run.occurrences))
+        index = self._index()
+        places: list[tuple[int, int, int]] = []  # (start, end, occurrences) in context
+        passes = [output]
+        escaped = [line for line in output.split("\n") if _ESCAPE.search(line)]
+        if escaped:  # only lines with escapes can hold text the first pass missed
+            passes.append(_ESCAPE.sub(_unescape, "\n".join(escaped)))
+        for text in passes:
+            for run in index.runs(text, hints):
+                places += [(start, start + run.length, run.occurrences) for start in run.starts]
+        for start, end, occurrences in _merge(places):
+            for piece_start, piece_end in self._pieces(start, end):
+                if not str.__getitem__(self, slice(piece_start, piece_end)).strip():
+                    continue  # a page's trailing blank line on its own says nothing
+                location = self.location(piece_start, piece_end)
+                if location is not None:
+                    traced.append((location, occurrences))
         return traced
 
     def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ Only the standard library and numpy (imported on first use): the REPL child impo
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 K = 24  # characters per hashed gram
@@ -24,13 +24,19 @@ MIN_RUN = K + STEP - 1  # any verbatim run this long contains an indexed gram
 _BASE = 0x100000001B3  # odd multiplier of the polynomial hash (arithmetic mod 2**64)
 _BLOCK = 1 << 20  # characters hashed at a time while building (bounds the build's memory)
 _RARE = 8  # a gram at most this frequent seeds a match directly
-_TRIED = 64  # library positions tried for a frequent gram
+_TRIED = 16  # library positions tried for a frequent gram
 _FREQUENT_TRIES = 300  # frequent-gram lookups per output (repetitive text costs no more)
 OCCURRENCES_CAP = 8  # a run found in more places is attributed to this many of them
 _SHORT_HINT = 12  # the shortest handed-out piece matched directly against the output
-_FIND_CANDIDATES = 4_096  # places checked by find() before it scans the text instead
-_HINT_RANGES = 2_000  # handed-out ranges searched for a repeated run's copy
-_HINT_RANGE_CHARS = 1_000_000  # a longer one (a whole document) tells nothing about which copy
+_SHORT_PIECE = 64  # handed-out pieces shorter than this are matched directly too
+_SHORT_HINTS_TRIED = 4_000  # most recent handed-out pieces tried that way
+_EXACT_CHARS = 20_000  # a handed-out piece up to this long says which copy was read
+_EXACT_KEPT = 20_000  # handed-out pieces remembered (the most recent)
+_COPIES_CHECKED = 4_096  # places checked to list the copies of a run
+_NEAR = 100_000  # how far from its printed neighbours a repeated run is looked for
+_LONGER_TRIED = 256  # copies of a run tried for a longer match
+_PROBE = 8  # characters a match must go on past its gram to be worth growing
+_EDGE = 12  # a line fragment this short at a run's edge is a coincidence
 
 
 @dataclass(frozen=True)
@@ -123,23 +129,28 @@ def _common_suffix(a: str, a_end: int, b: str, b_end: int, limit: int) -> int:
 
 
 class Hints:
-    """Places of the text that helpers handed to model code (grep lines, search passages,
-    slices, chunks): sorted, merged intervals. A run found in several places is attributed
-    to the ones among these, which is exactly what the code read."""
+    """Places of the text that helpers handed to model code, in the order the code read
+    them. Small ones (a grep line, a search passage, a slice) say exactly which copy of a
+    repeated text was read; big ones (a whole document, every chunk) only narrow it down,
+    so they are kept apart and merged."""
 
     def __init__(self, pieces: list[tuple[int, int]] = ()) -> None:  # type: ignore[assignment]
-        self.starts: list[int] = []
+        self.exact: list[tuple[int, int]] = []  # in the order they were read
+        self.starts: list[int] = []  # the big ones, merged
         self.ends: list[int] = []
-        self.pieces: list[tuple[int, int]] = []  # as handed out, for short exact matches
         self.add(pieces)
 
     def add(self, pieces: list[tuple[int, int]]) -> None:
-        """Add handed-out ranges (kept as given for short ones, merged for the rest)."""
+        """Add handed-out ranges, in the order the code read them."""
         if not pieces:
             return
-        self.pieces = (self.pieces + [p for p in pieces if p[1] - p[0] < MIN_RUN])[-4_000:]
+        small = [p for p in pieces if p[1] - p[0] <= _EXACT_CHARS]
+        self.exact = (self.exact + small)[-_EXACT_KEPT:]
+        big = [p for p in pieces if p[1] - p[0] > _EXACT_CHARS]
+        if not big:
+            return
         merged: list[tuple[int, int]] = []
-        for start, end in sorted([*zip(self.starts, self.ends, strict=True), *pieces]):
+        for start, end in sorted([*zip(self.starts, self.ends, strict=True), *big]):
             if merged and start <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:
@@ -147,14 +158,8 @@ class Hints:
         self.starts = [s for s, _ in merged]
         self.ends = [e for _, e in merged]
 
-    def covers(self, start: int, end: int) -> bool:
-        """True when ``[start, end)`` lies inside one handed-out range."""
-        i = bisect.bisect_right(self.starts, start) - 1
-        return i >= 0 and end <= self.ends[i]
-
-    def covering(self, places: Any, length: int) -> Any:
-        """Which of ``places`` (an array of starts) begin ``length`` characters that lie
-        inside one handed-out range (a boolean array)."""
+    def within_big(self, places: Any, length: int) -> Any:
+        """Which of ``places`` (starts of ``length`` characters) lie inside one big range."""
         np = _np()
         places = np.asarray(places, dtype=np.int64)
         if not self.starts:
@@ -166,8 +171,22 @@ class Hints:
         inside[inside] = places[inside] + length <= ends[i[inside]]
         return inside
 
+    def holding(self, places: Any, length: int) -> list[tuple[int, int]]:
+        """(small piece's index in reading order, place) for each small piece that holds one
+        of ``places`` (sorted starts of ``length`` characters)."""
+        np = _np()
+        if not self.exact or not len(places):
+            return []
+        places = np.asarray(places, dtype=np.int64)
+        pieces = np.asarray(self.exact, dtype=np.int64)
+        first = np.searchsorted(places, pieces[:, 0], side="left")
+        valid = first < len(places)
+        place = places[np.minimum(first, len(places) - 1)]
+        valid &= place + length <= pieces[:, 1]
+        return [(int(i), int(place[i])) for i in np.flatnonzero(valid)]
+
     def __bool__(self) -> bool:
-        return bool(self.starts)
+        return bool(self.exact or self.starts)
 
 
 class GramIndex:
@@ -185,6 +204,7 @@ class GramIndex:
         if table is None or table.ndim != 2 or table.shape[0] != 2:
             table = build_table(text)
         self._keys, self._starts = table[0], table[1]
+        self._copies_of: dict[str, list[int] | None] = {}  # per output being traced
 
     # -------------------------------------------------------------- one piece
 
@@ -192,22 +212,50 @@ class GramIndex:
         """Return ``(start, end)`` of the first occurrence of ``piece`` in the text, or None."""
         if not piece:
             return None
-        np = _np()
         if len(piece) >= MIN_RUN:
-            # One of the first STEP grams of the piece is indexed at each occurrence.
-            hashes = _hashes(_codes(piece[: MIN_RUN + STEP]), 1)[:STEP]
+            np = _np()
+            hashes = _hashes(_codes(piece), 1)
             lo = np.searchsorted(self._keys, hashes, side="left")
-            hi = np.searchsorted(self._keys, hashes, side="right")
-            if int((hi - lo).sum()) <= _FIND_CANDIDATES:  # else: too common, scan instead
-                starts = [
-                    int(pos) - offset
-                    for offset in range(len(hashes))
-                    for pos in self._starts[int(lo[offset]) : int(hi[offset])]
-                ]
-                found = [p for p in starts if p >= 0 and self.text.startswith(piece, p)]
-                return (min(found), min(found) + len(piece)) if found else None
+            count = np.searchsorted(self._keys, hashes, side="right") - lo
+            copies = self._copies(piece, 0, len(piece), lo, count)
+            if copies is not None:
+                return (copies[0], copies[0] + len(piece)) if copies else None
         start = self.text.find(piece)
         return None if start == -1 else (start, start + len(piece))
+
+    def _copies(self, output: str, a: int, b: int, lo: Any, count: Any) -> list[int] | None:
+        key = output[a:b]
+        if key not in self._copies_of:
+            self._copies_of[key] = self._list_copies(output, a, b, lo, count)
+        return self._copies_of[key]
+
+    def _list_copies(self, output: str, a: int, b: int, lo: Any, count: Any) -> list[int] | None:
+        """Every place of the text that holds ``output[a:b]`` (at least MIN_RUN long), sorted;
+        None when it is too common to list. Each copy has an indexed gram at some offset of
+        the run; per offset class (mod STEP) the rarest gram lists all copies of that class."""
+        np = _np()
+        piece = output[a:b]
+        offsets = np.arange(a, b - K + 1)
+        counts = count[offsets]
+        found: set[int] = set()
+        budget = _COPIES_CHECKED
+        for residue in range(STEP):
+            cls = offsets[residue::STEP]
+            if not len(cls):
+                continue
+            rarest = int(cls[int(np.argmin(counts[residue::STEP]))])
+            n = int(count[rarest])
+            if n == 0:
+                continue  # no copy sits at this alignment
+            budget -= n
+            if budget < 0:
+                return None
+            shift = rarest - a
+            for pos in self._starts[int(lo[rarest]) : int(lo[rarest]) + n].tolist():
+                start = pos - shift
+                if start >= 0 and self.text.startswith(piece, start):
+                    found.add(start)
+        return sorted(found)
 
     # -------------------------------------------------------------- a whole output
 
@@ -216,21 +264,21 @@ class GramIndex:
         helpers handed out may be shorter), each with where in the text it comes from."""
         min_chars = max(min_chars, MIN_RUN)
         hints = hints or Hints()
-        if len(output) < min_chars and not hints.pieces:
+        if len(output) < _SHORT_HINT:
             return []
         np = _np()
         hashes = _hashes(_codes(output), 1)
         lo = np.searchsorted(self._keys, hashes, side="left")
-        hi = np.searchsorted(self._keys, hashes, side="right")
-        count = hi - lo
-        found = self._rare_runs(output, lo, count, min_chars)
+        count = np.searchsorted(self._keys, hashes, side="right") - lo
         covered = np.zeros(len(output) + 1, dtype=bool)
-        runs: list[Run] = []
+        self._copies_of = {}
+        spans: list[tuple[int, int, int]] = []  # (output start, output end, one text start)
         # Longest first: the longest match of a stretch of output is the one it was printed
         # from; what it leaves uncovered is matched by the next longest.
-        for run in sorted(found, key=lambda r: (-r.length, r.out_start)):
-            runs.extend(self._clip(run, covered, min_chars, hints))
-        runs.extend(self._frequent_runs(output, lo, count, covered, min_chars, hints))
+        for found in sorted(self._rare_runs(output, lo, count, min_chars), key=_longest):
+            spans.extend(self._clip(found, covered, min_chars))
+        spans.extend(self._frequent_runs(output, lo, count, covered, min_chars, hints))
+        runs = self._place(output, [_trim(output, *span) for span in spans], lo, count, hints)
         runs.extend(self._short_hints(output, covered, hints))
         return sorted(runs, key=lambda r: r.out_start)
 
@@ -240,7 +288,22 @@ class GramIndex:
         ahead = _common_prefix(output, out_pos, self.text, text_pos, len(output) - out_pos)
         return out_pos - back, out_pos + ahead, text_pos - back
 
-    def _rare_runs(self, output: str, lo: Any, count: Any, min_chars: int) -> list[Run]:
+    def _promising(self, output: str, out_pos: int, text_pos: int) -> bool:
+        """A cheap test that a gram's match goes on at least ``_PROBE`` characters on one side
+        (a run of MIN_RUN characters must): most coincidental matches of templated log lines
+        fail it, and so never cost a full extension."""
+        ahead = out_pos + K
+        if self.text.startswith(output[ahead : ahead + _PROBE], text_pos + K):
+            return ahead + _PROBE <= len(output)
+        return (
+            out_pos >= _PROBE
+            and text_pos >= _PROBE
+            and self.text.startswith(output[out_pos - _PROBE : out_pos], text_pos - _PROBE)
+        )
+
+    def _rare_runs(
+        self, output: str, lo: Any, count: Any, min_chars: int
+    ) -> list[tuple[int, int, int]]:
         """Runs seeded by grams that occur in few places: every seed on one diagonal
         (text position minus output position) belongs to one candidate run."""
         np = _np()
@@ -254,29 +317,33 @@ class GramIndex:
         text_pos = self._starts[np.repeat(lo[seeds], reps) + rank].astype(np.int64)
         diagonal = text_pos - out_pos
         order = np.lexsort((out_pos, diagonal))
-        groups: dict[tuple[int, int, int], list[int]] = {}
-        end_of: dict[int, int] = {}  # diagonal -> output end of its last run
-        for i in order:
-            d, o = int(diagonal[i]), int(out_pos[i])
-            if o < end_of.get(d, -1):
-                continue  # inside a run already grown on this diagonal
+        diagonal, out_pos = diagonal[order], out_pos[order]
+        # The diagonals with the most seeds hold the longest runs: they are grown first, and
+        # a seed inside a run already found is not grown again (another copy of that text is
+        # listed later by _copies; a coincidence of templated lines is shorter anyway).
+        first_of = np.r_[True, diagonal[1:] != diagonal[:-1]]
+        group = np.cumsum(first_of) - 1
+        seeds_on = np.bincount(group)[group]
+        by_strength = np.lexsort((out_pos, diagonal, -seeds_on))
+        found: set[tuple[int, int, int]] = set()
+        covered = np.zeros(len(output) + 1, dtype=bool)
+        for d, o in zip(diagonal[by_strength].tolist(), out_pos[by_strength].tolist(), strict=True):
+            if covered[o] or not self._promising(output, o, o + d):
+                continue  # inside a run found already, or a coincidence of a few characters
             start, end, text_start = self._extend(output, o, o + d)
-            end_of[d] = max(end, o + 1)
             if end - start >= min_chars:
-                groups.setdefault((start, end, 0), []).append(text_start)
-        return [
-            Run(start, end, tuple(sorted(set(places))), len(set(places)), False)
-            for (start, end, _), places in groups.items()
-        ]
+                found.add((start, end, text_start))
+                covered[start:end] = True
+        return list(found)
 
     def _frequent_runs(
         self, output: str, lo: Any, count: Any, covered: Any, min_chars: int, hints: Hints
-    ) -> list[Run]:
-        """Runs made only of frequent grams (repeated log lines): tried at a bounded number of
-        places; attributed to the handed-out place when there is one, else to the first few."""
+    ) -> list[tuple[int, int, int]]:
+        """Runs made only of frequent grams (repeated log lines): grown against a bounded
+        number of places, handed-out ones first."""
         np = _np()
         candidates = np.nonzero((count > _RARE) & ~covered[: len(count)])[0]
-        runs: list[Run] = []
+        spans: list[tuple[int, int, int]] = []
         tries = 0
         next_pos = 0
         for o in candidates.tolist():
@@ -287,76 +354,119 @@ class GramIndex:
                 break
             first, total = int(lo[o]), int(count[o])
             places = np.asarray(self._starts[first : first + total], dtype=np.int64)
-            hinted = places[hints.covering(places, K)].tolist() if hints else []
-            tried = hinted[:_TRIED] or places[:_TRIED].tolist()
-            best: dict[tuple[int, int], list[int]] = {}
+            handed = places[hints.within_big(places, K)] if hints else places[:0]
+            tried = [*handed[:8].tolist(), *places[:_TRIED].tolist()]
+            best = (0, 0, 0)
             for p in tried:
-                start, end, text_start = self._extend(output, o, p)
-                best.setdefault((start, end), []).append(text_start)
-            (start, end), starts = max(best.items(), key=lambda kv: kv[0][1] - kv[0][0])
-            if end - start < min_chars:
+                if self._promising(output, o, p):
+                    start, end, text_start = self._extend(output, o, p)
+                    if end - start > best[1] - best[0]:
+                        best = (start, end, text_start)
+            if best[1] - best[0] < min_chars:
                 next_pos = o + STEP // 2  # any real run here is longer than this skip
                 continue
-            # Only the places tried are known to hold the whole run: a lower bound.
-            occurrences = len(starts)
-            run = Run(start, end, tuple(sorted(starts)), occurrences, bool(hinted))
-            runs.extend(self._clip(run, covered, min_chars, hints))
-            next_pos = end
-        return runs
+            best = self._longer_copy(output, best, lo, count, hints)
+            spans.extend(self._clip(best, covered, min_chars))
+            next_pos = best[1]
+        return spans
 
-    def _clip(self, run: Run, covered: Any, min_chars: int, hints: Hints) -> list[Run]:
-        """The parts of a run that no longer run covers, marked covered; a run found in
-        several places keeps only the handed-out ones when the code was handed any."""
+    def _longer_copy(
+        self, output: str, run: tuple[int, int, int], lo: Any, count: Any, hints: Hints
+    ) -> tuple[int, int, int]:
+        """The longest match among all copies of a run found through a few of its places: a
+        line sharing a long prefix with hundreds of others is matched in full, at its own
+        copies, not cut short at one of the others."""
+        a, b, _ = run
+        copies = self._copies(output, a, b, lo, count)
+        if not copies:
+            return run
+        length = b - a
+        tail, head = output[b : b + _PROBE], output[max(0, a - _PROBE) : a]
+        best = run
+        if len(copies) > _LONGER_TRIED:  # handed-out copies first, then the first others
+            handed = [p for _, p in hints.holding(copies, length)] if hints else []
+            copies = [*handed, *copies[:_LONGER_TRIED]]
+        for c in copies:
+            goes_on = b < len(output) and self.text.startswith(tail, c + length)
+            if goes_on or (a > 0 and c >= len(head) and self.text.startswith(head, c - len(head))):
+                grown = self._extend(output, a, c)
+                if grown[1] - grown[0] > best[1] - best[0]:
+                    best = grown
+        return best
+
+    def _clip(
+        self, run: tuple[int, int, int], covered: Any, min_chars: int
+    ) -> list[tuple[int, int, int]]:
+        """The parts of a run that no longer run covers (each long enough), marked covered."""
         np = _np()
-        starts = run.starts
-        exact = run.exact
-        if len(starts) > 1 and hints:
-            handed = self._handed_copies(run, hints)
-            if handed:
-                starts, exact = handed, True
-        pieces: list[Run] = []
-        free = ~covered[run.out_start : run.out_end]
+        out_start, out_end, text_start = run
+        free = ~covered[out_start:out_end]
         if not free.any():
-            return pieces
-        # Split the run at covered stretches, keeping each free stretch long enough.
+            return []
+        pieces = []
         edges = np.flatnonzero(np.diff(np.concatenate(([0], free.view(np.int8), [0]))))
         for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-            if b - a < min_chars:
-                continue
-            shift = a
-            kept = tuple(s + shift for s in starts[:OCCURRENCES_CAP])
-            occurrences = len(starts) if exact else run.occurrences
-            pieces.append(
-                Run(run.out_start + a, run.out_start + b, kept, max(occurrences, 1), exact)
-            )
-            covered[run.out_start + a : run.out_start + b] = True
+            if b - a >= min_chars:
+                pieces.append((out_start + a, out_start + b, text_start + a))
+                covered[out_start + a : out_start + b] = True
         return pieces
 
-    def _handed_copies(self, run: Run, hints: Hints) -> tuple[int, ...]:
-        """Where a repeated run occurs inside the ranges the code was handed (searched in
-        those ranges: the copies the index tried may not include the handed one)."""
-        # The output's text equals the library's at each of the run's starts.
-        piece = self.text[run.starts[0] : run.starts[0] + run.length]
-        # Whitespace around it (print's newline) may lie outside what was handed out.
+    def _place(
+        self, output: str, spans: list[tuple[int, int, int]], lo: Any, count: Any, hints: Hints
+    ) -> list[Run]:
+        """Where each run of the output was read: its one place; or, when the text is
+        repeated in the library, the copies the code was handed — the latest ones, in the
+        order it read them, as a loop prints what it reads — else every copy, said to be
+        uncertain."""
+        by_text: dict[str, list[tuple[int, int, int]]] = {}
+        for span in spans:
+            if span[1] - span[0] >= _SHORT_HINT:
+                by_text.setdefault(output[span[0] : span[1]], []).append(span)
+        runs: list[Run] = []
+        for piece, group in by_text.items():
+            a, b, _ = group[0]
+            copies = self._copies(output, a, b, lo, count) if b - a >= MIN_RUN else None
+            if copies is None and hints:  # too common to list: look in what was handed out
+                copies = self._in_recent_pieces(piece, hints)
+            if not copies:  # still unknown: the place it matched, said to be uncertain
+                runs += [Run(x, y, (t,), 2, False) for x, y, t in group]
+                continue
+            if len(copies) == 1:
+                runs += [Run(x, y, (copies[0],), 1, True) for x, y, _ in group]
+                continue
+            core = piece.strip()
+            lead = len(piece) - len(piece.lstrip())
+            held = hints.holding([c + lead for c in copies], len(core)) if hints else []
+            if held:
+                latest = [place - lead for _, place in held[-len(group) :]]
+                for i, (x, y, _) in enumerate(group):
+                    runs.append(Run(x, y, (latest[min(i, len(latest) - 1)],), 1, True))
+                continue
+            chosen = copies
+            if hints:
+                inside = hints.within_big(copies, b - a)
+                if inside.any():
+                    chosen = [c for c, ok in zip(copies, inside.tolist(), strict=True) if ok]
+            runs += [Run(x, y, tuple(chosen), len(chosen), False) for x, y, _ in group]
+        return _by_neighbours(sorted(runs, key=lambda r: r.out_start))
+
+    def _in_recent_pieces(self, piece: str, hints: Hints) -> list[int] | None:
+        """The copies of a very common text that lie in the most recently handed-out pieces."""
         core = piece.strip()
         lead = len(piece) - len(piece.lstrip())
-        found: list[int] = []
-        for start, end in zip(hints.starts[:_HINT_RANGES], hints.ends, strict=False):
-            if end - start < len(core) or end - start > _HINT_RANGE_CHARS:
-                continue
+        found = set()
+        for start, end in hints.exact[-_SHORT_HINTS_TRIED:]:
             at = self.text.find(core, start, end)
-            while at != -1 and len(found) < OCCURRENCES_CAP:
-                if self.text.startswith(piece, at - lead):
-                    found.append(at - lead)
-                at = self.text.find(core, at + 1, end)
-        return tuple(found)
+            if at != -1 and self.text.startswith(piece, at - lead):
+                found.add(at - lead)
+        return sorted(found) or None
 
     def _short_hints(self, output: str, covered: Any, hints: Hints) -> list[Run]:
         """Handed-out pieces too short for the index (a short grep line) found verbatim in
         the output where nothing else explains it."""
         runs: list[Run] = []
-        for start, end in reversed(hints.pieces):
-            if end - start < _SHORT_HINT:
+        for start, end in reversed(hints.exact[-_SHORT_HINTS_TRIED:]):
+            if not _SHORT_HINT <= end - start < _SHORT_PIECE:
                 continue
             piece = self.text[start:end]
             at = output.find(piece)
@@ -365,3 +475,54 @@ class GramIndex:
             covered[at : at + len(piece)] = True
             runs.append(Run(at, at + len(piece), (start,), 1, True))
         return runs
+
+
+def _by_neighbours(runs: list[Run]) -> list[Run]:
+    """Settle repeated runs by what was printed around them: code that prints lines 1,783
+    to 1,793 of a log prints them in order, so a line that also occurs 2,000 times elsewhere
+    is the copy between the places of the lines printed before and after it. Runs are in
+    output order; each settled one becomes a neighbour for the next."""
+    settled: list[Run] = []
+    for i, run in enumerate(runs):
+        if run.occurrences == 1 or len(run.starts) < 2:
+            settled.append(replace(run, starts=run.starts[:OCCURRENCES_CAP]))
+            continue
+        before = next((r for r in reversed(settled) if r.occurrences == 1), None)
+        after = next((r for r in runs[i + 1 :] if r.occurrences == 1), None)
+        starts = list(run.starts)  # sorted
+        choice = None
+        if before is not None:
+            at = bisect.bisect_left(starts, before.starts[0] + before.length)
+            if at < len(starts) and starts[at] - before.starts[0] <= _NEAR:
+                choice = starts[at]
+        elif after is not None:
+            at = bisect.bisect_right(starts, after.starts[0] - run.length) - 1
+            if at >= 0 and after.starts[0] - starts[at] <= _NEAR:
+                choice = starts[at]
+        if choice is not None and (after is None or choice < after.starts[0]):
+            settled.append(replace(run, starts=(choice,), occurrences=1))
+        else:
+            settled.append(replace(run, starts=run.starts[:OCCURRENCES_CAP]))
+    return settled
+
+
+def _longest(run: tuple[int, int, int]) -> tuple[int, int]:
+    return (run[0] - run[1], run[0])
+
+
+def _trim(output: str, a: int, b: int, text_start: int) -> tuple[int, int, int]:
+    """A run without what only happens to match around it: whitespace before it (a
+    newline, print's separator), and a few characters of a line that it ran into where the
+    output goes on differently ("…duplex\n2" of "23. …duplex\n24. …")."""
+    piece = output[a:b]
+    cut = len(piece) - len(piece.lstrip())
+    if a > 0:
+        newline = piece.find("\n", cut, cut + _EDGE)
+        if newline != -1 and newline < len(piece) - 1:
+            cut = newline + 1
+    end = len(piece)
+    if b < len(output):
+        newline = piece.rfind("\n", max(cut, end - _EDGE))
+        if newline != -1 and newline < end - 1:
+            end = newline + 1
+    return a + cut, a + end, text_start + cut
