@@ -336,3 +336,17 @@ def test_places_the_child_claims_are_checked_before_use():
     # Only ranges inside the context count; anything else is dropped, never trusted.
     assert read_places(claimed, 50) == [(0, 10)]
     assert read_places({"reads": "everything"}, 50) == []
+
+
+def test_repeated_lines_printed_among_others_are_placed_by_their_neighbours(library_dir):
+    # Lines 40-44 of repeat.log: the heartbeat lines (41, 43) occur 30 times each, and the
+    # code reads them out of a list, which no helper can follow; the lines printed around
+    # them settle which copies they are.
+    with Sandbox(library=library_dir) as fresh:
+        result = fresh.execute(
+            "doc = [d for d in context.documents if d.name == 'repeat.log'][0]\n"
+            "lines = doc.text.splitlines()\n"
+            "for n in range(40, 45): print(f'{n}. {lines[n - 1]}')"
+        )
+    assert places(result) == {("repeat.log", 40, 44)}
+    assert all(e.occurrences == 1 for e in result.explored)

@@ -42,15 +42,14 @@ _EDGE = 12  # a line fragment this short at a run's edge is a coincidence
 @dataclass(frozen=True)
 class Run:
     """A verbatim run of an output: ``output[out_start:out_end]`` equals the text at each of
-    ``starts``. ``occurrences`` is how many places were found to hold it (at least that many;
-    ``starts`` lists at most ``OCCURRENCES_CAP`` of them);
-    ``exact`` is True when the code that printed it was handed exactly these places."""
+    ``starts``. ``occurrences`` is 1 when the place is known (the only copy, the copy the
+    code was handed, or the one between its printed neighbours); otherwise how many places
+    were found to hold it, of which ``starts`` lists at most ``OCCURRENCES_CAP``."""
 
     out_start: int
     out_end: int
     starts: tuple[int, ...]
     occurrences: int
-    exact: bool
 
     @property
     def length(self) -> int:
@@ -171,19 +170,23 @@ class Hints:
         inside[inside] = places[inside] + length <= ends[i[inside]]
         return inside
 
-    def holding(self, places: Any, length: int) -> list[tuple[int, int]]:
-        """(small piece's index in reading order, place) for each small piece that holds one
-        of ``places`` (sorted starts of ``length`` characters)."""
+    def holding(self, places: Any, length: int) -> tuple[list[tuple[int, int]], Any]:
+        """Which copies the small pieces point at: (piece's index in reading order, place)
+        for each piece that holds exactly one of ``places`` (sorted starts of ``length``
+        characters), and a mask of the places inside a piece that holds several."""
         np = _np()
-        if not self.exact or not len(places):
-            return []
         places = np.asarray(places, dtype=np.int64)
+        inside = np.zeros(len(places), dtype=bool)
+        if not self.exact or not len(places):
+            return [], inside
         pieces = np.asarray(self.exact, dtype=np.int64)
         first = np.searchsorted(places, pieces[:, 0], side="left")
-        valid = first < len(places)
-        place = places[np.minimum(first, len(places) - 1)]
-        valid &= place + length <= pieces[:, 1]
-        return [(int(i), int(place[i])) for i in np.flatnonzero(valid)]
+        past = np.searchsorted(places, pieces[:, 1] - length, side="right")
+        held = past - first
+        one = np.flatnonzero(held == 1)
+        for i in np.flatnonzero(held > 1).tolist():
+            inside[first[i] : past[i]] = True
+        return [(int(i), int(places[first[i]])) for i in one], inside
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.starts)
@@ -293,8 +296,10 @@ class GramIndex:
         (a run of MIN_RUN characters must): most coincidental matches of templated log lines
         fail it, and so never cost a full extension."""
         ahead = out_pos + K
-        if self.text.startswith(output[ahead : ahead + _PROBE], text_pos + K):
-            return ahead + _PROBE <= len(output)
+        if ahead + _PROBE <= len(output) and self.text.startswith(
+            output[ahead : ahead + _PROBE], text_pos + K
+        ):
+            return True
         return (
             out_pos >= _PROBE
             and text_pos >= _PROBE
@@ -384,7 +389,7 @@ class GramIndex:
         tail, head = output[b : b + _PROBE], output[max(0, a - _PROBE) : a]
         best = run
         if len(copies) > _LONGER_TRIED:  # handed-out copies first, then the first others
-            handed = [p for _, p in hints.holding(copies, length)] if hints else []
+            handed = [p for _, p in hints.holding(copies, length)[0]]
             copies = [*handed, *copies[:_LONGER_TRIED]]
         for c in copies:
             goes_on = b < len(output) and self.text.startswith(tail, c + length)
@@ -429,25 +434,25 @@ class GramIndex:
             if copies is None and hints:  # too common to list: look in what was handed out
                 copies = self._in_recent_pieces(piece, hints)
             if not copies:  # still unknown: the place it matched, said to be uncertain
-                runs += [Run(x, y, (t,), 2, False) for x, y, t in group]
+                runs += [Run(x, y, (t,), 2) for x, y, t in group]
                 continue
             if len(copies) == 1:
-                runs += [Run(x, y, (copies[0],), 1, True) for x, y, _ in group]
+                runs += [Run(x, y, (copies[0],), 1) for x, y, _ in group]
                 continue
             core = piece.strip()
             lead = len(piece) - len(piece.lstrip())
-            held = hints.holding([c + lead for c in copies], len(core)) if hints else []
+            held, narrowed = hints.holding([c + lead for c in copies], len(core))
             if held:
                 latest = [place - lead for _, place in held[-len(group) :]]
                 for i, (x, y, _) in enumerate(group):
-                    runs.append(Run(x, y, (latest[min(i, len(latest) - 1)],), 1, True))
+                    runs.append(Run(x, y, (latest[min(i, len(latest) - 1)],), 1))
                 continue
             chosen = copies
             if hints:
-                inside = hints.within_big(copies, b - a)
+                inside = hints.within_big(copies, b - a) | narrowed
                 if inside.any():
                     chosen = [c for c, ok in zip(copies, inside.tolist(), strict=True) if ok]
-            runs += [Run(x, y, tuple(chosen), len(chosen), False) for x, y, _ in group]
+            runs += [Run(x, y, tuple(chosen), len(chosen)) for x, y, _ in group]
         return _by_neighbours(sorted(runs, key=lambda r: r.out_start))
 
     def _in_recent_pieces(self, piece: str, hints: Hints) -> list[int] | None:
@@ -473,7 +478,7 @@ class GramIndex:
             if at == -1 or covered[at : at + len(piece)].any():
                 continue
             covered[at : at + len(piece)] = True
-            runs.append(Run(at, at + len(piece), (start,), 1, True))
+            runs.append(Run(at, at + len(piece), (start,), 1))
         return runs
 
 
