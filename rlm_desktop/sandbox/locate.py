@@ -50,6 +50,7 @@ class Run:
     out_end: int
     starts: tuple[int, ...]
     occurrences: int
+    begins_piece: bool = False  # its first start is where a handed-out piece begins
 
     @property
     def length(self) -> int:
@@ -188,6 +189,12 @@ class Hints:
             inside[first[i] : past[i]] = True
         return [(int(i), int(places[first[i]])) for i in one], inside
 
+    def beginning(self, places: list[int]) -> list[int]:
+        """Those of ``places`` where a small piece begins (code printing ``passage.text[:400]``
+        or ``chunk[:2000]`` prints from a piece's start)."""
+        starts = {start for start, _ in self.exact}
+        return [p for p in places if p in starts]
+
     def __bool__(self) -> bool:
         return bool(self.exact or self.starts)
 
@@ -217,12 +224,20 @@ class GramIndex:
             return None
         if len(piece) >= MIN_RUN:
             np = _np()
-            hashes = _hashes(_codes(piece), 1)
+            # Every copy has an indexed gram at one of the piece's first STEP offsets.
+            head = piece[: MIN_RUN + STEP]
+            hashes = _hashes(_codes(head), 1)[:STEP]
             lo = np.searchsorted(self._keys, hashes, side="left")
             count = np.searchsorted(self._keys, hashes, side="right") - lo
-            copies = self._copies(piece, 0, len(piece), lo, count)
-            if copies is not None:
-                return (copies[0], copies[0] + len(piece)) if copies else None
+            if int(count.sum()) <= _COPIES_CHECKED:  # else: too common, scan the text instead
+                found = [
+                    start
+                    for offset in range(len(hashes))
+                    for pos in self._starts[int(lo[offset]) : int(lo[offset] + count[offset])]
+                    for start in [int(pos) - offset]
+                    if start >= 0 and self.text.startswith(piece, start)
+                ]
+                return (min(found), min(found) + len(piece)) if found else None
         start = self.text.find(piece)
         return None if start == -1 else (start, start + len(piece))
 
@@ -452,8 +467,48 @@ class GramIndex:
                 inside = hints.within_big(copies, b - a) | narrowed
                 if inside.any():
                     chosen = [c for c, ok in zip(copies, inside.tolist(), strict=True) if ok]
-            runs += [Run(x, y, tuple(chosen), len(chosen)) for x, y, _ in group]
-        return _by_neighbours(sorted(runs, key=lambda r: r.out_start))
+            first = hints.beginning([c + lead for c in chosen]) if hints else []
+            if first:  # put it first: it is taken when no printed neighbour says otherwise
+                chosen = [first[-1] - lead, *(c for c in chosen if c != first[-1] - lead)]
+            prefix = bool(first)
+            runs += [Run(x, y, tuple(chosen), len(chosen), prefix) for x, y, _ in group]
+        return self._settle_blocks(_by_neighbours(sorted(runs, key=lambda r: r.out_start)))
+
+    def _settle_blocks(self, runs: list[Run]) -> list[Run]:
+        """Repeated runs printed one after another with no settled run among them (lines
+        11 to 20 of a log of heartbeats, numbered or in a list's repr) are looked up as the
+        one block of lines they were read as: the block is often found in one place when
+        none of its lines is."""
+        settled = list(runs)
+        i = 0
+        while i < len(settled):
+            j = i
+            while j < len(settled) and settled[j].occurrences > 1:
+                j += 1
+            if j - i >= 2:
+                settled[i:j] = self._as_block(settled[i:j])
+            i = j + 1
+        return settled
+
+    def _as_block(self, runs: list[Run]) -> list[Run]:
+        np = _np()
+        texts = [self.text[r.starts[0] : r.starts[0] + r.length] for r in runs]
+        glue = ["" if t.endswith("\n") else "\n" for t in texts]
+        block = "".join(t + g for t, g in zip(texts, glue, strict=True))
+        block = block[: len(block) - len(glue[-1])]  # no newline is needed after the last
+        if len(block) < MIN_RUN:
+            return runs
+        hashes = _hashes(_codes(block), 1)
+        lo = np.searchsorted(self._keys, hashes, side="left")
+        count = np.searchsorted(self._keys, hashes, side="right") - lo
+        copies = self._list_copies(block, 0, len(block), lo, count)
+        if not copies or len(copies) > 1:
+            return runs
+        placed, at = [], copies[0]
+        for run, text, g in zip(runs, texts, glue, strict=True):
+            placed.append(replace(run, starts=(at,), occurrences=1))
+            at += len(text) + len(g)
+        return placed
 
     def _in_recent_pieces(self, piece: str, hints: Hints) -> list[int] | None:
         """The copies of a very common text that lie in the most recently handed-out pieces."""
@@ -504,6 +559,8 @@ def _by_neighbours(runs: list[Run]) -> list[Run]:
             at = bisect.bisect_right(starts, after.starts[0] - run.length) - 1
             if at >= 0 and after.starts[0] - starts[at] <= _NEAR:
                 choice = starts[at]
+        if choice is None and run.begins_piece:
+            choice = run.starts[0]
         if choice is not None and (after is None or choice < after.starts[0]):
             settled.append(replace(run, starts=(choice,), occurrences=1))
         else:
