@@ -43,6 +43,9 @@ class Settings:
     flash_attn: bool = False  # forced on by a quantized KV cache
     kv_type: str = ""  # "" (f16), or q8_0 / q4_0 to shrink the KV cache
     recent_models: list[str] = field(default_factory=list)
+    # Folders of .gguf files to offer besides the app's own downloads and the places other
+    # apps keep theirs (LM Studio, GPT4All, Ollama, Jan, the Hugging Face and llama.cpp caches).
+    model_folders: list[str] = field(default_factory=list)
     mode: str = "rlm"  # rlm, no-subcalls or direct
     max_iterations: int = 12
     max_depth: int = 1
@@ -64,6 +67,11 @@ class Settings:
     # (python-docx needs about ten times a part's size in memory; real parts compress 3-10x)
     docx_max_part_mb: int = 64
     docx_max_ratio: int = 100
+    # OCR of scanned pages and images (the optional "ocr" extra): "off", "auto" (pages with
+    # no usable text layer, and images) or "force" (every page, its text layer replaced).
+    # ocr_languages are Tesseract's codes joined by "+" ("eng+deu"); each needs its model.
+    ocr: str = "auto"
+    ocr_languages: str = "eng"
     recent_libraries: list[str] = field(default_factory=list)
 
     def remember_model(self, spec: str) -> None:
@@ -84,9 +92,12 @@ def known_setting(name: str) -> str:
     return name
 
 
-def parse_setting(name: str, text: str) -> bool | int | float | str:
-    """The value ``text`` means for setting ``name``, read by the setting's type."""
+def parse_setting(name: str, text: str) -> bool | int | float | str | list[str]:
+    """The value ``text`` means for setting ``name``, read by the setting's type (a list
+    setting takes its items separated by the path separator: ``/a:/b`` on Linux)."""
     kind = type(getattr(Settings(), known_setting(name)))
+    if kind is list:
+        return [item for item in text.split(os.pathsep) if item.strip()]
     if kind is bool:
         if text.lower() not in _TRUE + _FALSE:
             raise SettingError(f"{name} needs a bool, not {text!r}")

@@ -15,11 +15,18 @@ from rlm_desktop.gui.answer import AnswerView
 from rlm_desktop.gui.evidence import EvidencePanel
 from rlm_desktop.gui.window import MainWindow
 from tests.conftest import SAMPLES
+from tests.model_layouts import empty_home
 from tests.test_export import NOTE, STATUS_WORDS, four_status_run
 
 # Screenshots of the main states go to $RLM_SCREENSHOTS, or to a temporary folder that the
 # first test prints (run pytest with -s to see it).
 SHOTS = Path(os.environ.get("RLM_SCREENSHOTS") or tempfile.mkdtemp(prefix="rlm-screenshots-"))
+
+
+@pytest.fixture(autouse=True)
+def no_models_on_this_computer(tmp_path, monkeypatch):
+    """The welcome screen and Settings look for models: not in the developer's home."""
+    empty_home(tmp_path / "home", monkeypatch)
 
 
 @pytest.fixture

@@ -112,6 +112,9 @@ def test_config_command_shows_and_sets_settings():
     bad = runner.invoke(cli, ["config", "n_ctx", "lots"])
     assert bad.exit_code == 2 and "needs a int" in bad.output
     assert runner.invoke(cli, ["config", "colour", "x"]).exit_code == 2
+    # A list setting takes its items separated like PATH, not one character each.
+    assert runner.invoke(cli, ["config", "model_folders", "/models/a:/models/b"]).exit_code == 0
+    assert load_settings().model_folders == ["/models/a", "/models/b"]
 
 
 def test_models_command_lists_the_demo_model_with_metadata():

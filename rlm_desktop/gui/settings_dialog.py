@@ -1,4 +1,5 @@
-"""The Settings dialog (Ctrl+,): models, server and key, context, budgets, sandbox, theme."""
+"""The Settings dialog (Ctrl+,): models and their folders, context, budgets, server and key,
+sandbox, theme; one tab each, so the dialog fits a small screen."""
 
 from __future__ import annotations
 
@@ -13,22 +14,25 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
+    QListWidget,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from rlm_desktop.errors import RlmDesktopError
+from rlm_desktop.gui.model_picker import ModelPicker, scan_choices
+from rlm_desktop.gui.widgets import button
 from rlm_desktop.gui.workers import TaskRunner
 from rlm_desktop.llm import keys
-from rlm_desktop.llm.catalog import describe_model, model_choices
+from rlm_desktop.llm.catalog import DOWNLOAD, Choice
+from rlm_desktop.llm.fit import Memory
+from rlm_desktop.llm.recommended import find_recommended
 from rlm_desktop.settings import Settings
-from rlm_desktop.textsafe import printable
 
 THEMES = ("system", "light", "dark")
 
@@ -42,35 +46,6 @@ def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
     return box
 
 
-class ModelPicker(QWidget):
-    """A model spec: an editable list (demo, recent files) and a GGUF file chooser."""
-
-    def __init__(self, value: str, recent: list[str], tip: str, allow_empty: bool = False):
-        super().__init__()
-        self.combo = QComboBox()
-        self.combo.setEditable(True)
-        self.combo.addItems(([""] if allow_empty else []) + model_choices(recent))
-        self.combo.setEditText(value)
-        self.combo.setToolTip(tip)
-        self.combo.setAccessibleName(tip)
-        browse = QPushButton("Choose a GGUF file…")
-        browse.setToolTip("Pick a .gguf model file from disk")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.combo, 1)
-        row.addWidget(browse)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "", "GGUF (*.gguf)")
-        if path:
-            self.combo.setEditText(path)
-
-    def value(self) -> str:
-        """The spec as typed or chosen."""
-        return self.combo.currentText().strip()
-
-
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; ``result_settings`` holds them after Save."""
 
@@ -82,20 +57,41 @@ class SettingsDialog(QDialog):
         self.runner = TaskRunner()
         s = settings
 
-        self.model = ModelPicker(s.model, s.recent_models, "Model for the root loop")
-        self.sub_model = ModelPicker(
-            s.sub_model, s.recent_models, "Model for sub-calls (empty: the same)", allow_empty=True
+        self.model = ModelPicker(
+            s.model, "Model for the root loop: it writes the code", s, self.runner
         )
-        self.model_info = QLabel("")
-        self.model_info.setWordWrap(True)
-        self.model_info.setTextFormat(Qt.TextFormat.PlainText)  # a model file names itself
-        self.model_info.setMinimumHeight(40)
-        self.model.combo.currentTextChanged.connect(self._describe_model)
+        self.sub_model = ModelPicker(
+            s.sub_model,
+            "Model for sub-calls: it reads the passages the code hands it",
+            s,
+            self.runner,
+            empty="Same as the root model",
+        )
+        for picker in (self.model, self.sub_model):
+            picker.downloaded.connect(lambda _path: self._scan())
+        self.folders = QListWidget()
+        self.folders.addItems(s.model_folders)
+        self.folders.setAccessibleName("Model folders")
+        self.folders.setToolTip(
+            "Folders of .gguf files to offer, besides LM Studio, GPT4All, Ollama, Jan and the "
+            "Hugging Face and llama.cpp caches, which are searched anyway"
+        )
+        self.folders.setMaximumHeight(64)
+        folder_buttons = QVBoxLayout()
+        folder_buttons.addWidget(button("Add…", "Search another folder for models", self._add))
+        folder_buttons.addWidget(
+            button("Remove", "Stop searching the selected folder", self._remove_folder)
+        )
+        folder_buttons.addStretch()
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folders, 1)
+        folder_row.addLayout(folder_buttons)
         models = QFormLayout()
         models.addRow("Model", self.model)
-        models.addRow("", self.model_info)
         models.addRow("Sub-call model", self.sub_model)
+        models.addRow("Model folders", folder_row)
         self.n_ctx = _spin(0, 1_048_576, s.n_ctx, "Context size in tokens (0: the model's, capped)")
+        self.n_ctx.editingFinished.connect(self._scan)
         self.n_threads = _spin(0, 256, s.n_threads, "CPU threads (0: all cores)")
         self.n_gpu_layers = _spin(-1, 1000, s.n_gpu_layers, "GPU layers (-1: all if supported)")
         models.addRow("Context size", self.n_ctx)
@@ -177,16 +173,18 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentText(s.theme)
         self.theme.setToolTip("Follow the system, or force light or dark")
 
-        layout = QVBoxLayout(self)
+        tabs = QTabWidget()
         for title, form in (
             ("Models", models),
-            ("OpenAI-compatible server", server),
             ("Runs and budgets", budgets),
+            ("Server and key", server),
             ("Sandbox", sandbox),
         ):
-            group = QGroupBox(title)
-            group.setLayout(form)
-            layout.addWidget(group)
+            page = QWidget()
+            page.setLayout(form)
+            tabs.addTab(page, title)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
         theme_row = QFormLayout()
         theme_row.addRow("Theme", self.theme)
         layout.addLayout(theme_row)
@@ -199,17 +197,40 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.setMinimumWidth(560)
-        self._describe_model(s.model)
+        self.setMinimumWidth(640)
+        self._scan()
         self._check_isolation()
 
-    def _describe_model(self, spec: str) -> None:
-        self.runner.run(
-            "describe-model",
-            lambda _task: describe_model(spec),
-            lambda summary: self.model_info.setText(printable(summary, multiline=True)),
-            lambda message: self.model_info.setText(f"⚠ {printable(message, multiline=True)}"),
+    # ------------------------------------------------------------------ models
+
+    def _folder_list(self) -> list[str]:
+        return [self.folders.item(row).text() for row in range(self.folders.count())]
+
+    def _scan(self) -> None:
+        """Look for models again (at the dialog's folders and context size)."""
+        settings = replace(
+            self.settings, model_folders=self._folder_list(), n_ctx=self.n_ctx.value()
         )
+        for picker in (self.model, self.sub_model):
+            picker.settings = settings
+        scan_choices(self.runner, settings, self._scanned, self.error.setText)
+
+    def _scanned(self, found: tuple[list[Choice], Memory]) -> None:
+        choices, memory = found
+        for picker in (self.model, self.sub_model):
+            picker.set_memory(memory)
+            picker.set_choices(choices)
+
+    def _add(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder of GGUF models")
+        if folder and folder not in self._folder_list():
+            self.folders.addItem(folder)
+            self._scan()
+
+    def _remove_folder(self) -> None:
+        for item in self.folders.selectedItems():
+            self.folders.takeItem(self.folders.row(item))
+        self._scan()
 
     def _check_isolation(self) -> None:
         def probe(_task):
@@ -240,6 +261,14 @@ class SettingsDialog(QDialog):
                 return
             self.api_key.clear()
         model = self.model.value() or "demo"
+        for spec in (model, self.sub_model.value()):
+            if spec.startswith(DOWNLOAD):
+                recommended = find_recommended(spec.removeprefix(DOWNLOAD))
+                name = recommended.name if recommended else spec
+                self.error.setText(
+                    f"Download {name} first (its Download button), or choose another model."
+                )
+                return
         updated = replace(
             self.settings,
             model=model,
@@ -247,6 +276,7 @@ class SettingsDialog(QDialog):
             n_ctx=self.n_ctx.value(),
             n_threads=self.n_threads.value(),
             n_gpu_layers=self.n_gpu_layers.value(),
+            model_folders=self._folder_list(),
             base_url=base_url,
             offline=self.offline.isChecked(),
             mode=self.mode.currentText(),

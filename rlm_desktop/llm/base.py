@@ -23,8 +23,9 @@ class ContextOverflowError(ModelError):
 
     def __init__(self, prompt_tokens: int, max_tokens: int, n_ctx: int) -> None:
         super().__init__(
-            f"the prompt has {prompt_tokens:,} tokens and {max_tokens:,} more were asked for, "
-            f"but the model's context holds {n_ctx:,}: shorten the prompt or lower max_tokens"
+            f"the model was sent {prompt_tokens:,} tokens and needs room for {max_tokens:,} "
+            f"more to answer, but its context holds {n_ctx:,}: raise the context size "
+            "(Settings, or `rlm-desktop config n_ctx 16384`) or choose a model with a longer one"
         )
         self.prompt_tokens, self.max_tokens, self.n_ctx = prompt_tokens, max_tokens, n_ctx
 

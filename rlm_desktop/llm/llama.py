@@ -24,6 +24,7 @@ from rlm_desktop.llm.base import (
     ModelError,
     Usage,
 )
+from rlm_desktop.llm.fit import check_loadable, estimate_memory, planned_context, system_memory
 from rlm_desktop.llm.gguf import GGUFInfo, read_gguf
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Cap the default context: the KV cache of a 128K-token window does not fit a laptop.
-DEFAULT_CTX_CAP = 8192
 # Room the prompt must leave for the answer before we refuse it; beyond that, max_tokens is
 # lowered to what fits (and the answer ends with finish_reason "length").
 MIN_ANSWER_TOKENS = 64
@@ -87,9 +86,16 @@ class LlamaCppBackend(Backend):
 
         _route_llama_logs()
         self.info: GGUFInfo = read_gguf(path)
+        if self.info.is_projector:
+            raise ModelError(
+                f"{Path(path).name} is a vision projector (mmproj), a companion file of a "
+                "model, not a model: choose the model's own .gguf file"
+            )
         self.spec = spec or self.info.path
-        trained = self.info.context_length or 4096
-        self.n_ctx = n_ctx or min(trained, DEFAULT_CTX_CAP)
+        self.n_ctx = planned_context(self.info, n_ctx)
+        # One context is the least it needs; refuse before llama.cpp takes the memory.
+        estimate = estimate_memory(self.info, self.n_ctx, kv_type or "", contexts=1)
+        check_loadable(self.info, estimate, system_memory(n_gpu_layers))
         self.n_threads = n_threads or os.cpu_count() or 1
         if n_gpu_layers < 0:
             n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
@@ -116,7 +122,10 @@ class LlamaCppBackend(Backend):
                 **kv,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"llama.cpp could not load {self.info.path}: {exc}") from exc
+            raise ModelError(
+                f"llama.cpp could not load {Path(self.info.path).name} ({exc}): the file may be "
+                "damaged or made for a newer llama.cpp; download it again or choose another model"
+            ) from exc
         model = self.llm._model
         self._formatter = Jinja2ChatFormatter(
             template=self.info.chat_template or _FALLBACK_TEMPLATE,

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from rlm_desktop import launch
 from rlm_desktop.llm.base import Backend, ModelError, OfflineError
+from rlm_desktop.llm.fit import too_small_for_rlm
+from rlm_desktop.llm.gguf import read_gguf
 from rlm_desktop.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,11 +83,26 @@ def parse_spec(spec: str) -> ModelSpec:
     )
 
 
+def _check_root_window(spec: ModelSpec, n_ctx: int) -> None:
+    """Raise ModelError when a local model's window is too small for the root loop."""
+    path = demo_model_path() if spec.kind == "demo" else Path(spec.value)
+    if problem := too_small_for_rlm(read_gguf(path), n_ctx):
+        raise ModelError(problem)
+
+
 class ModelPool:
     """Loads each model once; the root loop and sub-calls share a model file."""
 
-    def __init__(self, settings: Settings | None = None, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        base_url: str | None = None,
+        check_window: bool = True,
+    ) -> None:
+        """``check_window``: refuse a root model whose window cannot hold the RLM loop (off
+        for commands that only generate)."""
         self.settings = settings or Settings()
+        self.check_window = check_window
         self.base_url = base_url or self.settings.base_url or DEFAULT_BASE_URL
         self._loaded: dict[str, Backend] = {}
         self._scripts: dict[str, ReplayScript] = {}
@@ -93,6 +110,8 @@ class ModelPool:
     def get(self, spec: str, role: str = "root") -> Backend:
         """The backend for a spec (and role, for replay scripts), loading it on first use."""
         parsed = parse_spec(spec)
+        if role == "root" and parsed.kind in ("demo", "gguf") and self.check_window:
+            _check_root_window(parsed, self.settings.n_ctx)
         if parsed.kind == "demo":
             key = str(demo_model_path())  # one model per file, however it was named
         elif parsed.kind == "replay":
