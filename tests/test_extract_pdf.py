@@ -11,11 +11,13 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from rlm_desktop.bench.pdfgen import write_text_pdf
-from rlm_desktop.ingest.extraction import ExtractionError
+from rlm_desktop.ingest.extraction import ExtractionError, IngestLimits
 from rlm_desktop.ingest.pdf import extract_pdf
 
 DATA = Path(__file__).parent / "data"
 FOUR_PAGES = DATA / "pdflatex-4-pages.pdf"
+NO_OCR = IngestLimits(ocr="off")  # v1's behaviour (tests/test_ocr.py covers OCR)
+OCR_OFF = "OCR is off (`rlm-desktop config ocr auto` turns it on)"
 
 
 def _write(writer: PdfWriter, path: Path) -> Path:
@@ -107,21 +109,22 @@ def test_pages_without_text_are_named_in_one_warning(tmp_path, capsys, caplog):
     path = tmp_path / "scan.pdf"
     write_text_pdf(path, ["hello", None, "world", None])
     with caplog.at_level(logging.DEBUG):
-        extraction = extract_pdf(path)
+        extraction = extract_pdf(path, NO_OCR)
     assert extraction.warnings == [
-        "pages 2, 4 have no text layer (scanned images?); they were not OCR'd"
+        f"pages 2, 4 have no text layer (scanned images?); they were not OCR'd: {OCR_OFF}"
     ]
+    assert extraction.ocr.pending == 2
     assert [b.text for b in extraction.blocks] == ["hello\n\n", "\n", "world\n\n", "\n"]
     assert [b.page for b in extraction.blocks] == [1, 2, 3, 4]
     assert capsys.readouterr() == ("", "")
 
     write_text_pdf(path, ["a", None, None, None, "b", "  \n  ", None])
-    assert extract_pdf(path).warnings == [
-        "pages 2-4, 6-7 have no text layer (scanned images?); they were not OCR'd"
+    assert extract_pdf(path, NO_OCR).warnings == [
+        f"pages 2-4, 6-7 have no text layer (scanned images?); they were not OCR'd: {OCR_OFF}"
     ]
     write_text_pdf(path, ["a", None])
-    assert extract_pdf(path).warnings == [
-        "page 2 has no text layer (scanned image?); it was not OCR'd"
+    assert extract_pdf(path, NO_OCR).warnings == [
+        f"page 2 has no text layer (scanned image?); it was not OCR'd: {OCR_OFF}"
     ]
 
 
@@ -157,7 +160,7 @@ def test_a_failing_page_is_reported_and_the_others_kept(tmp_path, monkeypatch, c
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(pypdf.PageObject, "extract_text", flaky)
-    extraction = extract_pdf(path)
+    extraction = extract_pdf(path, NO_OCR)
     assert [b.text for b in extraction.blocks] == ["one\n\n", "\n", "three\n\n"]
     assert extraction.warnings[0] == "page 2: text could not be extracted ('/Font')"
     assert extraction.warnings[1:3] == ["odd operator 0 on one", "odd operator 1 on one"]

@@ -236,6 +236,8 @@ def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
         dialog.base_url.setText("http://127.0.0.1:8080/v1")
         dialog.api_key.setText("sk-gui-secret-123")
         dialog.mode.setCurrentText("no-subcalls")
+        dialog.ocr.setCurrentText("off")
+        dialog.check_support.setChecked(True)
         dialog.save()
         qtbot.waitUntil(lambda: window.settings.max_iterations == 7, timeout=5_000)
         from rlm_desktop.settings import load_settings
@@ -247,6 +249,7 @@ def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
             "dark",
             "no-subcalls",
         )
+        assert (saved.ocr, saved.check_support) == ("off", True)
         assert window.conversation.mode_box.currentText() == "no-subcalls"
         assert memory.store == {("rlm-desktop", "127.0.0.1:8080"): "sk-gui-secret-123"}
         for path in isolated_home.rglob("*"):

@@ -115,6 +115,8 @@ def test_config_command_shows_and_sets_settings():
     # A list setting takes its items separated like PATH, not one character each.
     assert runner.invoke(cli, ["config", "model_folders", "/models/a:/models/b"]).exit_code == 0
     assert load_settings().model_folders == ["/models/a", "/models/b"]
+    wrong = runner.invoke(cli, ["config", "ocr", "banana"])
+    assert wrong.exit_code == 2 and "ocr is one of off, auto, force" in wrong.output
 
 
 def test_models_command_lists_the_demo_model_with_metadata():

@@ -29,9 +29,10 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
             "003_runs",
             "004_incremental_vacuum",
             "005_run_outcome",
+            "006_ocr",
         ]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 5
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 6
 
 
 def test_the_revision_changes_with_the_readable_documents_only(library):

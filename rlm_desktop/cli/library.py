@@ -23,6 +23,7 @@ from rlm_desktop.cli.output import (
 )
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.ingest.pipeline import IngestProgress, IngestReport
+from rlm_desktop.store.documents import split_page_label
 from rlm_desktop.store.search import HIT_END, HIT_START
 from rlm_desktop.textsafe import printable
 
@@ -45,6 +46,8 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[IngestProgress], None] | N
 
         def update(event: IngestProgress) -> None:
             name = shown(Path(event.path).name)
+            if event.pages:
+                name += f" · OCR page {event.page} of {event.pages}"
             progress.update(task, completed=event.done, total=event.total, description=name)
 
         yield update
@@ -65,6 +68,8 @@ def show_report(report: IngestReport, as_json: bool) -> None:
             )
         for warning in outcome.warnings:
             out.print(f"[yellow]warning[/] {shown(outcome.path)}: {shown(warning)}")
+        for note in outcome.notes:
+            out.print(f"[cyan]   note[/] {shown(outcome.path)}: {shown(note)}")
     if report.cancelled:
         out.print("[yellow]cancelled:[/] run the command again to ingest the rest")
 
@@ -133,7 +138,7 @@ def docs(ctx: click.Context, library_dir: Path | None, as_json: bool) -> None:
             column, overflow="fold", justify="right" if column in ("pages", "chars") else "left"
         )
     for doc in documents:
-        notes = doc.error or "; ".join(doc.warnings)
+        notes = doc.error or "; ".join(n for n in (doc.ocr_note, *doc.warnings) if n)
         table.add_row(
             doc.status,
             doc.kind,
@@ -171,12 +176,9 @@ def search(ctx: click.Context, query: str, library_dir: Path | None, k: int, as_
     for rank, hit in enumerate(hits, 1):
         where = f"lines {hit.line_start}-{hit.line_end}"
         if hit.page is not None:
-            label = (
-                f' (printed "{hit.page_label}")'
-                if hit.page_label not in (None, str(hit.page))
-                else ""
-            )
-            where = f"page {hit.page}{label}, {where}"
+            printed, ocr = split_page_label(hit.page_label)
+            label = f' (printed "{printed}")' if printed not in (None, str(hit.page)) else ""
+            where = f"page {hit.page}{label}{' (OCR)' if ocr else ''}, {where}"
         out.print(
             f"[bold]{rank}.[/] {shown(hit.path)}  [cyan]{shown(where)}[/]  "
             f"[dim]chars {hit.start}-{hit.end}  score {hit.score:.2f}[/]"

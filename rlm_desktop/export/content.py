@@ -19,6 +19,7 @@ from rlm_desktop.records import (
     outcome_of,
 )
 from rlm_desktop.rlm.citations import Citation
+from rlm_desktop.store.documents import split_page_label
 from rlm_desktop.textsafe import printable
 
 FORMATS = ("md", "html", "docx", "pdf")
@@ -154,15 +155,18 @@ def visible(text: str) -> str:
 
 
 def location(citation: Citation) -> str:
-    """ "page 3 (printed iv), lines 10-12" / "lines 5-5" / "paragraph 4" for a citation."""
+    """ "page 3 (printed iv), lines 10-12" / "page 3 (OCR), lines 1-4" / "lines 5-5" /
+    "paragraph 4" for a citation."""
     span = citation.span
     if span is None:
         return "no place in the library"
     lines = f"lines {span.line_start}-{span.line_end}"
     if span.page is not None:
-        label = span.page_label
-        printed = f" (printed {label})" if label and label != str(span.page) else ""
-        return f"page {span.page}{printed}, {lines}"
+        label, ocr = split_page_label(span.page_label)
+        notes = [f"printed {label}"] if label and label != str(span.page) else []
+        notes += ["OCR"] if ocr else []
+        said = f" ({', '.join(notes)})" if notes else ""
+        return f"page {span.page}{said}, {lines}"
     if span.path.lower().endswith(".docx"):
         first, last = span.line_start, span.line_end
         return f"paragraph {first}" if first == last else f"paragraphs {first}-{last}"

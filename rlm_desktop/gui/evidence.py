@@ -31,6 +31,7 @@ from rlm_desktop.gui.answer import status_colour
 from rlm_desktop.gui.plain import tooltip
 from rlm_desktop.gui.source_viewer import SourceView
 from rlm_desktop.records import citation_mark
+from rlm_desktop.store.documents import split_page_label
 from rlm_desktop.textsafe import printable
 
 PASSAGE_ROLE = Qt.ItemDataRole.UserRole
@@ -83,8 +84,9 @@ class _Wrapped(QStyledItemDelegate):
 
 
 def describe(record: dict) -> str:
-    """ "p. 3, lines 10-12" for a location record."""
-    where = f"p. {record['page']}, " if record.get("page") is not None else ""
+    """ "p. 3, lines 10-12" for a location record ("p. 3 (OCR), …" on a page read by OCR)."""
+    ocr = " (OCR)" if split_page_label(record.get("page_label"))[1] else ""
+    where = f"p. {record['page']}{ocr}, " if record.get("page") is not None else ""
     return f"{where}lines {record['line_start']}-{record['line_end']}"
 
 

@@ -11,10 +11,15 @@ from rlm_desktop.gui.plain import tooltip
 from rlm_desktop.store.library import Document
 from rlm_desktop.textsafe import printable
 
-_COLUMNS = ("Document", "Kind", "Pages", "Size", "Status")
+_COLUMNS = ("Document", "Kind", "Pages", "Size", "OCR", "Status")
+OCR_COLUMN = _COLUMNS.index("OCR")
+_HEADER_TIPS = {
+    OCR_COLUMN: "Documents read by OCR (scans, images): the mean confidence of their words",
+}
 _ICONS = {
     "pdf": QStyle.StandardPixmap.SP_FileDialogDetailedView,
     "docx": QStyle.StandardPixmap.SP_FileDialogContentsView,
+    "image": QStyle.StandardPixmap.SP_DesktopIcon,
     "text": QStyle.StandardPixmap.SP_FileIcon,
 }
 
@@ -48,8 +53,12 @@ class DocumentsModel(QAbstractTableModel):
         return len(_COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return _COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _HEADER_TIPS.get(section)
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
@@ -63,17 +72,28 @@ class DocumentsModel(QAbstractTableModel):
                 doc.kind,
                 "" if doc.pages is None else str(doc.pages),
                 _size(doc.chars),
+                _ocr(doc),
                 _status(doc),
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             notes = printable(doc.error) or "\n".join(map(printable, doc.warnings)) or "no warnings"
-            return tooltip(f"{printable(doc.path)}\n{doc.status}: {notes}")
+            ocr = f"\n{doc.ocr_note}" if doc.ocr_note else ""
+            return tooltip(f"{printable(doc.path)}\n{doc.status}: {notes}{ocr}")
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == OCR_COLUMN:
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             style = QApplication.style()
             return style.standardIcon(_ICONS.get(doc.kind, QStyle.StandardPixmap.SP_FileIcon))
         if role == Qt.ItemDataRole.UserRole:
             return doc
         return None
+
+
+def _ocr(doc: Document) -> str:
+    """ "96%" for a document read by OCR (its words' mean confidence), "" for the others."""
+    if not doc.ocr_pages:
+        return ""
+    return "no text" if doc.ocr_confidence is None else f"{doc.ocr_confidence:.0%}"
 
 
 def _status(doc: Document) -> str:

@@ -18,13 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rlm_desktop.gui.item_models import DocumentsModel
+from rlm_desktop.gui.item_models import OCR_COLUMN, DocumentsModel
 from rlm_desktop.gui.library_session import Change, LibrarySession
 from rlm_desktop.gui.widgets import button
 from rlm_desktop.gui.workers import Task
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.ingest.pipeline import IngestProgress, IngestReport
-from rlm_desktop.store import Library
+from rlm_desktop.store import Document, Library
 from rlm_desktop.textsafe import printable
 
 DROP_HINT = "Drop files or folders anywhere on the window to add them"
@@ -69,9 +69,10 @@ class LibraryPanel(QWidget):
         # Fixed widths: sizing to contents measures every row on each refresh, which blocks
         # the UI thread for hundreds of milliseconds once the library is large.
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 44), (2, 46), (3, 100), (4, 56)):
+        for column, width in ((1, 48), (2, 46), (3, 96), (OCR_COLUMN, 40), (5, 56)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
+        self.table.setColumnHidden(OCR_COLUMN, True)  # until a document was read by OCR
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.drop_hint = QLabel(DROP_HINT)
@@ -105,9 +106,12 @@ class LibraryPanel(QWidget):
 
     def refresh_documents(self) -> None:
         """Re-read the document list in the background."""
-        self.session.run(
-            "documents", Library.documents, self.documents.set_documents, self.error.emit
-        )
+        self.session.run("documents", Library.documents, self._show_documents, self.error.emit)
+
+    def _show_documents(self, documents: list[Document]) -> None:
+        self.documents.set_documents(documents)
+        # The OCR column (mean confidence) takes room only in a library with scans.
+        self.table.setColumnHidden(OCR_COLUMN, not any(d.ocr_pages for d in documents))
 
     def kind_of(self, path: str) -> str:
         """The kind of the listed document at ``path`` ("text" when it is not listed)."""
@@ -192,8 +196,10 @@ class LibraryPanel(QWidget):
         self.progress.setMaximum(max(1, event.total))
         self.progress.setValue(event.done)
         percent = 100 * event.done // max(1, event.total)
+        page = f" (OCR page {event.page} of {event.pages})" if event.pages else ""
         self.progress.setFormat(
-            f"{event.done} of {event.total} files ({percent}%) — {printable(Path(event.path).name)}"
+            f"{event.done} of {event.total} files ({percent}%) — "
+            f"{printable(Path(event.path).name)}{page}"
         )
         # Documents appear in the table as they are stored (at most one refresh a second).
         if not self.refresh_timer.isActive():

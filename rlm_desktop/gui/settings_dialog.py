@@ -32,7 +32,7 @@ from rlm_desktop.llm import keys
 from rlm_desktop.llm.catalog import DOWNLOAD, Choice
 from rlm_desktop.llm.fit import Memory
 from rlm_desktop.llm.recommended import find_recommended
-from rlm_desktop.settings import Settings
+from rlm_desktop.settings import CHOICES, Settings
 
 THEMES = ("system", "light", "dark")
 
@@ -168,6 +168,19 @@ class SettingsDialog(QDialog):
         sandbox.addRow("Disk (MB)", self.sandbox_disk)
         sandbox.addRow("Isolation", self.isolation)
 
+        self.ocr = QComboBox()
+        self.ocr.addItems(CHOICES["ocr"])
+        self.ocr.setCurrentText(s.ocr)
+        self.ocr.setToolTip(
+            "off: scanned pages stay unread; auto: pages without a usable text layer, and "
+            "images, are read by OCR; force: every page is read by OCR"
+        )
+        self.ocr_languages = QLineEdit(s.ocr_languages)
+        self.ocr_languages.setToolTip("Tesseract language codes joined by '+', e.g. eng+deu")
+        documents = QFormLayout()
+        documents.addRow("OCR of scanned pages", self.ocr)
+        documents.addRow("OCR languages", self.ocr_languages)
+
         self.theme = QComboBox()
         self.theme.addItems(THEMES)
         self.theme.setCurrentText(s.theme)
@@ -179,6 +192,7 @@ class SettingsDialog(QDialog):
             ("Runs and budgets", budgets),
             ("Server and key", server),
             ("Sandbox", sandbox),
+            ("Documents", documents),
         ):
             page = QWidget()
             page.setLayout(form)
@@ -290,6 +304,8 @@ class SettingsDialog(QDialog):
             sandbox_memory_mb=self.sandbox_memory.value(),
             sandbox_disk_mb=self.sandbox_disk.value(),
             theme=self.theme.currentText(),
+            ocr=self.ocr.currentText(),
+            ocr_languages=self.ocr_languages.text().strip() or "eng",
         )
         if model not in ("demo", ""):
             updated.remember_model(model)

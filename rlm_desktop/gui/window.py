@@ -185,7 +185,8 @@ class MainWindow(QMainWindow):
         """Open the document of a passage or citation at its page or line."""
         path, source = record["path"], self.evidence.source
         if self.library_panel.kind_of(path) == "pdf" and record.get("page"):
-            source.show_pdf(path, record["page"], record.get("snippet", ""))
+            snippet = record.get("snippet", "")
+            source.show_pdf(path, record["page"], snippet, record.get("start"), record.get("end"))
             return
         self.session.run(
             "source",

@@ -13,6 +13,8 @@ from rlm_desktop.ingest.extraction import ExtractionError
 
 SNIFF_BYTES = 8192
 TEXT_SUFFIXES = frozenset({".log", ".txt", ".md", ".csv", ".json", ".out", ".err"})
+# Images are read by OCR (a TIFF may hold several pages); other image types are skipped.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 # Opening a named pipe for reading would wait for a writer; with this flag it cannot.
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -57,7 +59,7 @@ _BINARY_MAGIC = {
 
 @dataclass(frozen=True)
 class FileKind:
-    """How to read a file: ``kind`` is pdf, docx or text; text may be gzip-compressed."""
+    """How to read a file: ``kind`` is pdf, docx, image or text; text may be gzip-compressed."""
 
     kind: str
     compressed: bool = False
@@ -91,6 +93,8 @@ def detect(path: Path) -> FileKind:
         return FileKind("pdf")
     if suffix == ".docx" or (head.startswith(b"PK") and _is_docx(path)):
         return FileKind("docx")
+    if suffix in IMAGE_SUFFIXES:
+        return FileKind("image")
     if suffix in _UNSUPPORTED:
         raise ExtractionError(_UNSUPPORTED[suffix], status="skipped")
     if head.startswith(_OLE_MAGIC):

@@ -8,10 +8,19 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
 
-from rlm_desktop.ingest.extraction import Block, Extraction, ExtractionError, clean_text
+from rlm_desktop.ingest.extraction import (
+    Block,
+    Extraction,
+    ExtractionError,
+    IngestLimits,
+    ReadHooks,
+    clean_text,
+)
+from rlm_desktop.ingest.scanned import PageOcr, PdfPages, garbled
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +69,14 @@ def _pypdf_log_captured() -> Iterator[_Collector]:
                 logger.setLevel(level)
 
 
-def extract_pdf(path: Path) -> Extraction:
-    """Extract a PDF's text, one block per physical page; pypdf's warnings become ours."""
+def extract_pdf(
+    path: Path, limits: IngestLimits | None = None, hooks: ReadHooks | None = None
+) -> Extraction:
+    """Extract a PDF's text, one block per physical page; pypdf's warnings become ours.
+
+    Pages without a usable text layer are read by OCR when the settings (``limits``) allow
+    it and it is installed, one at a time, each reported through ``hooks``.
+    """
     try:
         with open(path, "rb") as handle:
             head = handle.read(1024)
@@ -69,15 +84,19 @@ def extract_pdf(path: Path) -> Extraction:
         raise ExtractionError(f"cannot read: {exc.strerror or exc}") from exc
     if b"%PDF-" not in head:
         raise ExtractionError("not a PDF file (no %PDF header)")
-    with _pypdf_log_captured() as collector, warnings.catch_warnings(record=True) as caught:
+    with (
+        _pypdf_log_captured() as collector,
+        warnings.catch_warnings(record=True) as caught,
+        PageOcr(limits or IngestLimits(), hooks or ReadHooks()) as ocr,
+    ):
         warnings.simplefilter("always")
-        extraction = _read(Path(path))
+        extraction = _read(Path(path), ocr)
     library = collector.messages + [str(w.message) for w in caught]
     extraction.warnings = _summarise(extraction.warnings + library)
     return extraction
 
 
-def _read(path: Path) -> Extraction:
+def _read(path: Path, ocr: PageOcr) -> Extraction:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not _decrypt_empty(reader):
@@ -96,31 +115,76 @@ def _read(path: Path) -> Extraction:
     blocks: list[Block] = []
     failed: list[str] = []
     empty: list[int] = []
-    for index in range(count):
-        number = index + 1
-        try:
-            text = clean_text(pages[index].extract_text() or "")
-        except MemoryError:
-            raise
-        except Exception as exc:  # one bad page must not lose the others
-            failed.append(f"page {number}: text could not be extracted ({_short(exc)})")
-            text = ""
-        else:
-            if not text.strip():
+    unreadable: list[int] = []  # a text layer of unmapped glyphs
+    lost = 0  # pages whose text layer could not be extracted (reported in failed)
+    with PdfPages(path) as images:
+        for index in range(count):
+            number = index + 1
+            text = None if ocr.forced() else _page_text(pages[index], number, failed)
+            if ocr.wanted(text):
+                blocks.append(_ocr_page(ocr, images, index, count, labels[index], failed))
+                continue
+            if text is None:
+                lost += 1
+                text = ""
+            elif not text.strip():
                 empty.append(number)
                 text = ""
-        if text and not text.endswith("\n"):
-            text += "\n"
-        blocks.append(Block(text + "\n", page=number, page_label=labels[index]))
-    notes = []
-    if empty:
-        one = len(empty) == 1
-        notes.append(
-            f"{'page' if one else 'pages'} {_page_ranges(empty)} {'has' if one else 'have'} "
-            f"no text layer (scanned {'image' if one else 'images'}?); "
-            f"{'it was' if one else 'they were'} not OCR'd"
-        )
-    return Extraction(kind="pdf", title=title, blocks=blocks, pages=count, warnings=notes + failed)
+            elif garbled(text):
+                unreadable.append(number)
+            if text and not text.endswith("\n"):
+                text += "\n"
+            blocks.append(Block(text + "\n", page=number, page_label=labels[index]))
+    ocr.result.pending += len(empty) + len(unreadable) + lost
+    notes = _not_ocred(empty, "no text layer (scanned {image}?)", ocr.why_not)
+    notes += _not_ocred(unreadable, "a garbled text layer (unmapped glyphs)", ocr.why_not)
+    return Extraction(
+        kind="pdf",
+        title=title,
+        blocks=blocks,
+        pages=count,
+        warnings=notes + failed + ocr.failures,
+        ocr=ocr.result,
+    )
+
+
+def _page_text(page: Any, number: int, failed: list[str]) -> str | None:
+    """A page's text layer as pypdf reads it; None when it cannot (the reason goes to
+    failed), so that OCR may read the page instead."""
+    try:
+        return clean_text(page.extract_text() or "")
+    except MemoryError:
+        raise
+    except Exception as exc:  # one bad page must not lose the others
+        failed.append(f"page {number}: text could not be extracted ({_short(exc)})")
+        return None
+
+
+def _ocr_page(
+    ocr: PageOcr, images: PdfPages, index: int, count: int, label: str | None, failed: list[str]
+) -> Block:
+    """Draw one page and read it by OCR; a page that cannot be drawn comes back empty."""
+    try:
+        image = images.image(index)
+    except MemoryError:
+        raise
+    except Exception as exc:  # pdfium refuses a damaged page: keep the others
+        failed.append(f"page {index + 1}: could not be drawn for OCR ({_short(exc)})")
+        return Block("\n", page=index + 1, page_label=label)
+    return ocr.read(image, index + 1, count, label)
+
+
+def _not_ocred(pages: list[int], what: str, why_not: str | None) -> list[str]:
+    """One warning naming the pages that needed OCR and did not get it, and why."""
+    if not pages:
+        return []
+    one = len(pages) == 1
+    what = what.format(image="image" if one else "images")
+    reason = f": {why_not}" if why_not else ""
+    return [
+        f"{'page' if one else 'pages'} {_page_ranges(pages)} {'has' if one else 'have'} "
+        f"{what}; {'it was' if one else 'they were'} not OCR'd{reason}"
+    ]
 
 
 def _decrypt_empty(reader: PdfReader) -> bool:

@@ -16,8 +16,21 @@ from pathlib import Path
 from rlm_desktop.errors import UsageError
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.detect import FileKind, detect, not_regular_reason
-from rlm_desktop.ingest.extract import ExtractedFile, extract_file, file_sha256, open_document
-from rlm_desktop.ingest.extraction import EXTRACTOR_VERSION, ExtractionError, IngestLimits, Passage
+from rlm_desktop.ingest.extract import (
+    ExtractedFile,
+    extract_file,
+    file_sha256,
+    open_document,
+    start_worker,
+)
+from rlm_desktop.ingest.extraction import (
+    EXTRACTOR_VERSION,
+    ExtractionError,
+    IngestLimits,
+    Passage,
+    ReadHooks,
+)
+from rlm_desktop.ingest.ocr import ocr_mode, unavailable
 from rlm_desktop.ingest.scanner import is_under, scan
 from rlm_desktop.settings import load_settings
 from rlm_desktop.store.library import Document, DocumentMeta, Library
@@ -39,6 +52,7 @@ class FileOutcome:
     status: str
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # news that is no warning: "OCR: 2 pages…"
 
 
 @dataclass
@@ -65,12 +79,16 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """Progress after each file: ``done`` of ``total`` files have an outcome."""
+    """Progress after each file: ``done`` of ``total`` files have an outcome. While a file
+    is read by OCR, progress comes after each page too: status "reading", ``page`` of
+    ``pages`` read."""
 
     done: int
     total: int
     path: str
     status: str
+    page: int = 0
+    pages: int = 0
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -111,13 +129,65 @@ class _Run:
         self.on_progress = on_progress
         self.cancel = cancel or threading.Event()
         self.recorded: set[str] = set()
+        mode = ocr_mode(limits.ocr)
+        self.ocr_ready = mode != "off" and unavailable(limits.ocr_languages) is None
+        self.force_ocr = self.ocr_ready and mode == "force"
+        self._channel: _Channel | None = None
 
-    def record(self, path: str, status: str, reason: str = "", warnings: list | None = None):
-        self.report.files.append(FileOutcome(path, status, reason, list(warnings or [])))
+    def record(
+        self,
+        path: str,
+        status: str,
+        reason: str = "",
+        warnings: list | None = None,
+        notes: list | None = None,
+    ):
+        outcome = FileOutcome(path, status, reason, list(warnings or []), list(notes or []))
+        self.report.files.append(outcome)
         if status != "removed":
             self.recorded.add(path)
         if self.on_progress:
             self.on_progress(IngestProgress(len(self.recorded), self.total, path, status))
+
+    def page_read(self, path: str, page: int, pages: int) -> None:
+        """Say that a file being read by OCR has ``page`` of ``pages`` done."""
+        if self.on_progress:
+            done = len(self.recorded)
+            self.on_progress(IngestProgress(done, self.total, path, "reading", page, pages))
+
+    def hooks(self, path: str) -> ReadHooks:
+        """Cancel and page progress for a file read in this process."""
+        return ReadHooks(self.cancel.is_set, lambda page, pages: self.page_read(path, page, pages))
+
+    @property
+    def channel(self) -> _Channel:
+        """The cancel flag and page reports shared with worker processes (made on first use)."""
+        if self._channel is None:
+            self._channel = _Channel()
+        return self._channel
+
+    def relay(self) -> None:
+        """Pass a cancel on to the workers, and their pages read on to the progress."""
+        if self._channel is None:
+            return
+        if self.cancel.is_set():
+            self._channel.stop.set()
+        for path, page, pages in self._channel.drain():
+            self.page_read(path, page, pages)
+
+
+class _Channel:
+    """Between the writer and its worker processes: the cancel flag and the pages read."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop = context.Event()
+        self.pages = context.SimpleQueue()
+
+    def drain(self) -> Iterator[tuple[str, int, int]]:
+        """The pages reported since the last drain, oldest first."""
+        while not self.pages.empty():
+            yield self.pages.get()
 
 
 def ingest(
@@ -223,7 +293,11 @@ def _plan(run: _Run, files: list[Path], known: dict[str, Document]) -> list[_Job
             run.record(str(path), "failed", f"cannot read: {exc.strerror}")
             continue
         previous = known.get(str(path))
-        if previous and _unchanged(previous, path, info.st_size, info.st_mtime_ns):
+        if (
+            previous
+            and not _ocr_outdated(run, previous)
+            and _unchanged(previous, path, info.st_size, info.st_mtime_ns)
+        ):
             if previous.mtime_ns != info.st_mtime_ns:
                 run.library.touch(previous.id, info.st_mtime_ns)
             run.record(str(path), "unchanged")
@@ -249,6 +323,16 @@ def _unchanged(doc: Document, path: Path, size: int, mtime_ns: int) -> bool:
         return file_sha256(path) == doc.sha256
     except OSError:
         return False
+
+
+def _ocr_outdated(run: _Run, doc: Document) -> bool:
+    """True when OCR would now read what it did not when the file was stored: OCR was
+    installed or turned on since, or "force" asks for pages read from their text layer."""
+    if not run.ocr_ready:
+        return False
+    if doc.ocr_pending or (doc.kind == "image" and doc.status == "skipped"):
+        return True  # an image is skipped only when OCR could not read it
+    return run.force_ocr and doc.kind == "pdf" and doc.ocr_pages < (doc.pages or 0)
 
 
 def _remove_vanished(run: _Run, roots: list[Path], known: dict[str, Document]) -> None:
@@ -283,13 +367,19 @@ def _record_unreadable(
 
 
 def _write_extracted(run: _Run, job: _Job, result: ExtractedFile) -> None:
+    if result.status == "cancelled":  # any older version stays as it was
+        run.report.cancelled = True
+        run.record(result.path, "skipped", result.reason)
+        return
     if result.status != "ok":
         _record_unreadable(run, job, result.status, result.reason, result.sha256)
         return
     meta = _meta(job, result.sha256, result.kind, result.title)
     meta.pages, meta.encoding, meta.warnings = result.pages, result.encoding, result.warnings
+    meta.ocr = result.ocr
     run.library.write_document(meta, result.passages)
-    run.record(result.path, job.new_status, "; ".join(result.warnings), result.warnings)
+    notes = [result.ocr.note] if result.ocr.note else []
+    run.record(result.path, job.new_status, "; ".join(result.warnings), result.warnings, notes)
 
 
 def _extract_pooled(run: _Run, jobs: list[_Job], workers: int | None) -> None:
@@ -297,7 +387,8 @@ def _extract_pooled(run: _Run, jobs: list[_Job], workers: int | None) -> None:
     if len(jobs) <= 1:
         for job in jobs:
             if not run.cancel.is_set():
-                _write_extracted(run, job, extract_file(str(job.path), run.limits))
+                path = str(job.path)
+                _write_extracted(run, job, extract_file(path, run.limits, run.hooks(path)))
         return
     workers = workers or min(len(jobs), os.cpu_count() or 1, 8)
     queue = deque(jobs)
@@ -306,18 +397,24 @@ def _extract_pooled(run: _Run, jobs: list[_Job], workers: int | None) -> None:
         # A worker died (a parser crash, or the OS killed it): the files it may have been
         # reading are retried one per process, so only the guilty file fails.
         for job in suspects:
-            _write_extracted(run, job, _extract_alone(job, run.limits))
+            _write_extracted(run, job, _extract_alone(run, job))
 
 
-def _new_pool(workers: int) -> ProcessPoolExecutor:
+def _new_pool(run: _Run, workers: int) -> ProcessPoolExecutor:
     # spawn: safe with threads (the GUI) and the only start method of frozen builds.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    channel = run.channel
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_worker,
+        initargs=(channel.stop, channel.pages),
+    )
 
 
 def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
     """Drain the queue through a pool; return the in-flight jobs if the pool broke."""
     pending: dict[Future, _Job] = {}
-    with _new_pool(workers) as pool:
+    with _new_pool(run, workers) as pool:
         try:
             while True:
                 # A small window in flight, so finished texts never pile up in memory.
@@ -328,6 +425,7 @@ def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
                 if not pending:
                     return []
                 done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                run.relay()
                 for future in done:
                     job = pending.pop(future)
                     try:
@@ -344,10 +442,14 @@ def _run_pool(run: _Run, queue: deque[_Job], workers: int) -> list[_Job]:
                 future.cancel()
 
 
-def _extract_alone(job: _Job, limits: IngestLimits) -> ExtractedFile:
-    with _new_pool(1) as pool:
+def _extract_alone(run: _Run, job: _Job) -> ExtractedFile:
+    with _new_pool(run, 1) as pool:
         try:
-            return pool.submit(extract_file, str(job.path), limits).result()
+            future = pool.submit(extract_file, str(job.path), run.limits)
+            while not wait([future], timeout=0.5).done:
+                run.relay()
+            run.relay()
+            return future.result()
         except BrokenProcessPool:
             return ExtractedFile(
                 str(job.path), None, status="failed", reason="the file crashed the reader"

@@ -22,6 +22,7 @@ from rlm_desktop.store.documents import (
     Document,
     DocumentMeta,
     LibraryError,
+    OcrLine,
 )
 from rlm_desktop.store.reader import RUN_JSON, LibraryReader, connect_readonly
 from rlm_desktop.store.schema import INCREMENTAL, migrations
@@ -175,6 +176,7 @@ class Library(LibraryReader):
                     self._conn.execute("BEGIN")
                     written = 0
             self._insert_passages(batch)
+            self._insert_ocr_lines(doc_id, meta.ocr.lines)
             self._conn.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
@@ -249,8 +251,9 @@ class Library(LibraryReader):
     def _insert_document(self, meta: DocumentMeta, *, status: str, error: str = "") -> int:
         cursor = self._conn.execute(
             "INSERT INTO documents (path, kind, size, mtime_ns, sha256, title, pages, encoding, "
-            "status, error, warnings, extractor_version, ingested_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, error, warnings, extractor_version, ingested_at, "
+            "ocr_pages, ocr_confidence, ocr_pending) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 meta.path,
                 meta.kind,
@@ -265,6 +268,9 @@ class Library(LibraryReader):
                 json.dumps(meta.warnings),
                 meta.extractor_version,
                 _now(),
+                meta.ocr.pages,
+                meta.ocr.confidence,
+                meta.ocr.pending,
             ),
         )
         return _rowid(cursor)
@@ -276,6 +282,26 @@ class Library(LibraryReader):
                 'start, "end", text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
                 rows,
             )
+
+    def _insert_ocr_lines(self, doc_id: int, lines: list[OcrLine]) -> None:
+        self._conn.executemany(
+            'INSERT INTO ocr_lines (doc_id, page, start, "end", "left", top, "right", bottom, '
+            "confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    doc_id,
+                    ln.page,
+                    ln.start,
+                    ln.end,
+                    ln.left,
+                    ln.top,
+                    ln.right,
+                    ln.bottom,
+                    ln.confidence,
+                )
+                for ln in lines
+            ],
+        )
 
     def _delete_finished(self, path: str) -> None:
         ids = [
@@ -298,6 +324,7 @@ class Library(LibraryReader):
             # Explicit delete so the FTS trigger sees each passage (cascade would too,
             # but only with foreign keys on; this does not depend on that pragma).
             self._conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            self._conn.execute("DELETE FROM ocr_lines WHERE doc_id = ?", (doc_id,))
             self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         return removed
 

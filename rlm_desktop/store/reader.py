@@ -19,7 +19,9 @@ from rlm_desktop.store.documents import (
     READABLE,
     Document,
     LibraryError,
+    OcrLine,
     StoredPassage,
+    lines_covering,
 )
 from rlm_desktop.store.search import SearchHit, quote_candidates, search_passages
 
@@ -158,6 +160,43 @@ class LibraryReader:
         if row is None:
             raise LibraryError(f"no passage with id {passage_id}")
         return row[0]
+
+    def ocr_page(self, path: str, page: int) -> list[tuple[OcrLine, str]]:
+        """The lines OCR read on one page of a document, each with its text ([] when none)."""
+        doc = self.document_by_path(path)
+        if doc is None or not doc.ocr_pages:
+            return []
+        rows = self._conn.execute(
+            'SELECT page, start, "end", "left", top, "right", bottom, confidence FROM ocr_lines '
+            "WHERE doc_id = ? AND page = ? ORDER BY start",
+            (doc.id, page),
+        ).fetchall()
+        if not rows:
+            return []
+        pieces = self._conn.execute(
+            "SELECT start, text FROM passages WHERE doc_id = ? AND page = ? ORDER BY ordinal",
+            (doc.id, page),
+        ).fetchall()
+        base = pieces[0][0] if pieces else 0
+        text = "".join(piece[1] for piece in pieces)
+        lines = [OcrLine(*row) for row in rows]
+        return [(ln, text[ln.start - base : ln.end - base]) for ln in lines]
+
+    def ocr_highlight(
+        self,
+        path: str,
+        page: int,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        snippet: str = "",
+    ) -> list[OcrLine] | None:
+        """The lines of an OCR'd page that a passage covers, by its offsets when they are
+        known, else where its text is found on the page; None for a page not read by OCR."""
+        lines = self.ocr_page(path, page)
+        if not lines:
+            return None
+        return lines_covering(lines, start=start, end=end, snippet=snippet)
 
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         """Return the ``k`` best passages for what a person typed, best first."""

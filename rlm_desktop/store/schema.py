@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 migrations = Migrations("rlm_desktop.library")
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages go back to the file system on request
+_IMAGE_SUFFIXES = ("png", "jpg", "jpeg", "tif", "tiff")  # read by OCR since 006_ocr
 
 _INITIAL = [
     f"""
@@ -141,3 +142,37 @@ def _run_outcome(db: Database) -> None:
     # sentence every surface shows for it. Older runs get theirs from stop_reason/fallback.
     db.execute("ALTER TABLE runs ADD COLUMN outcome TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+
+
+@migrations(name="006_ocr")
+def _ocr(db: Database) -> None:
+    # Pages read by OCR: how many and how sure, per document, and each line's box on its
+    # page with its place in the text, so a viewer can highlight a passage on the scan.
+    # ocr_pending counts pages that needed OCR and did not get it, so a rescan reads them
+    # once OCR is installed or turned on.
+    db.execute("ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE documents ADD COLUMN ocr_confidence REAL")
+    db.execute("ALTER TABLE documents ADD COLUMN ocr_pending INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """
+        CREATE TABLE ocr_lines (
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            page INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            "left" REAL NOT NULL,
+            top REAL NOT NULL,
+            "right" REAL NOT NULL,
+            bottom REAL NOT NULL,
+            confidence REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX ocr_lines_page ON ocr_lines(doc_id, page, start)")
+    # Files stored before OCR existed: PDFs whose scanned pages were not OCR'd, and images
+    # that were skipped. Marked pending, a rescan reads them again once OCR can run.
+    images = " OR ".join(f"lower(path) LIKE '%.{suffix}'" for suffix in _IMAGE_SUFFIXES)
+    db.execute(
+        "UPDATE documents SET ocr_pending = 1 "
+        f"WHERE warnings LIKE '%not OCR''d%' OR (status = 'skipped' AND ({images}))"
+    )
