@@ -31,3 +31,13 @@ def resources_dir() -> Path:
 def samples_dir() -> Path:
     """Return the folder of the bundled sample documents."""
     return resources_dir() / "samples"
+
+
+def sample_documents() -> list[Path]:
+    """The bundled sample documents: the samples folder without its licence files (those
+    are shipped beside them and shown in About, not ingested as documents)."""
+    return sorted(
+        path
+        for path in samples_dir().iterdir()
+        if path.is_file() and not path.name.upper().startswith(("LICENSE", "NOTICE"))
+    )

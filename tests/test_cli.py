@@ -48,6 +48,7 @@ def test_ingest_json_reports_counts_and_every_file(ingested):
         "status": "added",
         "reason": "",
         "warnings": [],
+        "notes": [],
     }
 
 

@@ -30,9 +30,23 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
             "004_incremental_vacuum",
             "005_run_outcome",
             "006_ocr",
+            "007_run_title_scope",
         ]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 6
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 7
+
+
+def test_the_text_around_a_passage_is_read_without_the_rest(tmp_path):
+    with Library(tmp_path / "lib") as lib:
+        doc = _add(lib, "/big.log", [f"line {n}" for n in range(1, 5001)])
+        whole = lib.document_text(doc.id)
+        start = whole.index("line 2500\n")
+        text, offset, first_line = lib.text_around(doc.id, start, start + 9, margin=200)
+        assert text == whole[offset : offset + len(text)] and len(text) < 600
+        assert text[start - offset :].startswith("line 2500")
+        assert whole[offset:].startswith(f"line {first_line}\n")
+        assert lib.text_around(doc.id, 0, 5, margin=10)[1:] == (0, 1)
+        assert [d.path for d in lib.documents_in(["/big.log", "/elsewhere"])] == ["/big.log"]
 
 
 def test_the_revision_changes_with_the_readable_documents_only(library):

@@ -25,6 +25,7 @@ from rlm_desktop.export.content import (
     location,
     run_note,
     run_outcome,
+    scope_words,
     status_counts,
     status_label,
     stop_line,
@@ -92,6 +93,14 @@ def _from_setting(name: str) -> str:
     + _from_setting("check_support"),
 )
 @click.option("--conversation", default=None, help="Continue this conversation (an id).")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Ask about this document (or the documents in this folder) only; repeatable. "
+    "The REPL's context then holds only these.",
+)
 @json_option
 @click.option("--trace", is_flag=True, help="Print the trajectory as it happens (stderr).")
 @click.pass_context
@@ -111,6 +120,7 @@ def ask(
     timeout: float | None,
     check_support: bool | None,
     conversation: str | None,
+    only: tuple[Path, ...],
     as_json: bool,
     trace: bool,
 ) -> None:
@@ -150,7 +160,12 @@ def ask(
             on_event=trace_event if trace else None,
         )
         try:
-            result = rlm.completion(question, library, conversation=conversation)
+            result = rlm.completion(
+                question,
+                library,
+                conversation=conversation,
+                only=[str(path) for path in only] or None,
+            )
         finally:
             rlm.close()
     if as_json:
@@ -164,13 +179,37 @@ def ask(
 @click.command()
 @library_option
 @click.option("--conversation", default=None, help="Only this conversation.")
+@click.option(
+    "--delete", "delete", type=int, multiple=True, metavar="ID", help="Forget this saved run."
+)
+@click.option(
+    "--rename",
+    nargs=2,
+    type=(int, str),
+    default=None,
+    metavar="ID TITLE",
+    help='Name a saved run in the history ("" shows its question again).',
+)
 @json_option
 @click.pass_context
 def history(
-    ctx: click.Context, library_dir: Path | None, conversation: str | None, as_json: bool
+    ctx: click.Context,
+    library_dir: Path | None,
+    conversation: str | None,
+    delete: tuple[int, ...],
+    rename: tuple[int, str] | None,
+    as_json: bool,
 ) -> None:
-    """The questions asked of this library, newest first."""
+    """The questions asked of this library, newest first (or delete and rename them)."""
     with open_library(ctx, library_dir) as library:
+        for run_id in delete:
+            library.delete_run(run_id)
+            out.print(f"Deleted run {run_id}.")
+        if rename is not None:
+            library.rename_run(*rename)
+            out.print(f"Renamed run {rename[0]}.")
+        if delete or rename is not None:
+            return
         runs = library.runs(conversation)
     if as_json:
         print_json(runs)
@@ -183,7 +222,8 @@ def history(
         out.print(
             f"[bold]{run['id']}[/] {run['created_at']} [dim]({run['conversation']}, "
             f"{run['mode']}, {run_outcome(run)}; citations: {status_counts(statuses)})[/]\n"
-            f"  Q: {shown_text(run['question'])}\n"
+            + (f"  [bold]{shown(run['title'])}[/]\n" if run.get("title") else "")
+            + f"  Q: {shown_text(run['question'])}\n"
             + (f"  [yellow]{shown(note)}[/]\n" if note else "")
             + f"  A: {shown_text(run['answer'][:300])}"
         )
@@ -246,6 +286,8 @@ def show_result(result: RLMResult) -> None:
     run = result.to_json()
     if note := run_note(run):
         out.print(f"[yellow]{shown(note)}[/]\n")
+    if result.scope:
+        out.print(f"[dim]Asked about {scope_words(result.scope)}[/]\n")
     out.print(shown_text(result.answer))
     if result.citations:
         out.print("\n[bold]Citations[/]")

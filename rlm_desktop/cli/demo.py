@@ -10,7 +10,7 @@ from rlm_desktop.cli.ask import show_result
 from rlm_desktop.cli.library import progress_bar, show_report
 from rlm_desktop.cli.output import library_option, model_options, open_library, out, shown
 from rlm_desktop.ingest import pipeline
-from rlm_desktop.paths import samples_dir
+from rlm_desktop.paths import sample_documents
 
 DEMO_QUESTION = "Which user names appear in the invalid user attempts of the SSH log?"
 
@@ -37,7 +37,7 @@ def demo(
 
     with open_library(ctx, library_dir) as library, progress_bar(True) as on_progress:
         out.print(f"[bold]Library:[/] {shown(str(library.folder))}")
-        report = pipeline.ingest(library, [samples_dir()], on_progress=on_progress)
+        report = pipeline.ingest(library, sample_documents(), on_progress=on_progress)
         show_report(report, as_json=False)
         out.print('\n[bold]Search[/] for "authentication failure":')
         for hit in library.search('"authentication failure"', 3):

@@ -160,15 +160,30 @@ def location(citation: Citation) -> str:
     span = citation.span
     if span is None:
         return "no place in the library"
-    lines = f"lines {span.line_start}-{span.line_end}"
-    if span.page is not None:
-        label, ocr = split_page_label(span.page_label)
-        notes = [f"printed {label}"] if label and label != str(span.page) else []
+    return place_words(span.path, span.page, span.page_label, span.line_start, span.line_end)
+
+
+def record_location(record: Mapping[str, Any]) -> str:
+    """The same words for a passage or citation record (a dict, as saved)."""
+    return place_words(
+        record.get("path") or "",
+        record.get("page"),
+        record.get("page_label"),
+        record["line_start"],
+        record["line_end"],
+    )
+
+
+def place_words(path: str, page: int | None, page_label: str | None, first: int, last: int) -> str:
+    """Where a piece of a document is, in the words every surface uses."""
+    lines = f"lines {first}-{last}"
+    if page is not None:
+        label, ocr = split_page_label(page_label)
+        notes = [f"printed {label}"] if label and label != str(page) else []
         notes += ["OCR"] if ocr else []
         said = f" ({', '.join(notes)})" if notes else ""
-        return f"page {span.page}{said}, {lines}"
-    if span.path.lower().endswith(".docx"):
-        first, last = span.line_start, span.line_end
+        return f"page {page}{said}, {lines}"
+    if path.lower().endswith(".docx"):
         return f"paragraph {first}" if first == last else f"paragraphs {first}-{last}"
     return lines
 
@@ -251,3 +266,37 @@ def trajectory_steps(run: ExportRun) -> list[tuple[str, str]]:
         elif kind == "notice":
             steps.append(("note", event["message"]))
     return steps
+
+
+# ---------------------------------------------------------------------- sizes
+
+
+def bytes_words(size: int) -> str:
+    """A file size in human units: "830 B", "12 KB", "2.4 MB", "1.1 GB"."""
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1000 or unit == "GB":
+            break
+        amount /= 1000
+    return f"{amount:.0f} {unit}" if unit == "B" or amount >= 10 else f"{amount:.1f} {unit}"
+
+
+def length_words(chars: int) -> str:
+    """A text's length in words, rounded ("340 words", "12k words", "1.2M words"), taking
+    six characters a word."""
+    words = round(chars / 6)
+    if words < 1000:
+        return f"{words} words"
+    if words < 1_000_000:
+        return f"{words / 1000:.0f}k words"
+    return f"{words / 1_000_000:.1f}M words"
+
+
+def scope_words(paths: list[str]) -> str:
+    """What a question was asked about: "all documents", or "2 documents: a.log, b.pdf"."""
+    if not paths:
+        return "all documents"
+    names = ", ".join(printable(Path(p).name) for p in paths[:3])
+    more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    count = "1 document" if len(paths) == 1 else f"{len(paths)} documents"
+    return f"{count}: {names}{more}"

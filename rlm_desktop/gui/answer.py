@@ -6,6 +6,7 @@ import html
 import re
 
 from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtWidgets import QTextBrowser
 
 from rlm_desktop.export.content import (
@@ -15,25 +16,33 @@ from rlm_desktop.export.content import (
     stop_line,
     support_label,
 )
+from rlm_desktop.gui.theme import error_colour, is_dark
 from rlm_desktop.records import citation_mark
 from rlm_desktop.rlm.citations import Citation
 from rlm_desktop.textsafe import printable
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
-# A citation status's colour, readable on the light and the dark palette alike. Only "read"
-# is green: it is the one status that proves the quote came from what the model read.
+# A citation status's colour, 4.5:1 on its theme's background. Only "read" is green: it is
+# the one status that proves the quote came from what the model read.
 STATUS_COLOURS = {
-    "read": "#2e8b57",
-    "in-library": "#a86f00",
-    "not-found": "#d0453b",
-    "too-short": "#808080",
+    "read": "#1e7a46",
+    "in-library": "#8a5a00",
+    "not-found": "#c0362c",
+    "too-short": "#666666",
+}
+_DARK_STATUS_COLOURS = {
+    "read": "#5cc98a",
+    "in-library": "#e0a841",
+    "not-found": "#ff8a80",
+    "too-short": "#a8a8a8",
 }
 
 
 def status_colour(status: str) -> str:
-    """The colour a citation status is shown in."""
-    return STATUS_COLOURS.get(status, STATUS_COLOURS["not-found"])
+    """The colour a citation status is shown in, on the current theme."""
+    colours = _DARK_STATUS_COLOURS if is_dark() else STATUS_COLOURS
+    return colours.get(status, colours["not-found"])
 
 
 def _status_html(citation: Citation) -> str:
@@ -62,8 +71,7 @@ def answer_html(answer: str, citations: list[dict], note: str = "") -> str:
         mark = f"<span style='color:{status_colour(c.status)}'>{citation_mark(c.status)}</span>"
         return f"<a href='cite:{n}'>[{n}]</a>{mark}"
 
-    body = _MARKER.sub(link, html.escape(printable(answer, multiline=True)))
-    body = body.replace("\n", "<br>")
+    body = _MARKER.sub(link, markdown_html(answer))
     items = "".join(
         f"<li><a href='cite:{c.n}'>[{c.n}]</a> "
         f"{html.escape(citation_title(c)) + ' — ' if citation_title(c) else ''}"
@@ -72,7 +80,36 @@ def answer_html(answer: str, citations: list[dict], note: str = "") -> str:
         for c in checked
     )
     intro = f"<p><i>{html.escape(printable(note))}</i></p>" if note else ""
-    return f"{intro}<p>{body}</p><ol>{items}</ol>"
+    return f"{intro}{body}<ol>{items}</ol>"
+
+
+def markdown_html(text: str) -> str:
+    """A model's Markdown (lists, tables, code, emphasis) as an HTML fragment; any HTML in
+    it is dropped, never obeyed, and controls are shown as escapes."""
+    document = QTextDocument()
+    features = QTextDocument.MarkdownFeature
+    document.setMarkdown(
+        printable(text, multiline=True),
+        features.MarkdownDialectGitHub | features.MarkdownNoHTML,
+    )
+    page = document.toHtml()
+    start = page.find(">", page.find("<body")) + 1
+    return page[start : page.rfind("</body>")]
+
+
+def thread_html(earlier: list[dict]) -> str:
+    """The earlier questions and answers of a conversation, as cards over the current one;
+    each opens in full (with its evidence) from its link."""
+    cards = []
+    for run in earlier:
+        question = html.escape(printable(run.get("title") or run["question"]))
+        answer = _MARKER.sub(r"<sup>[\1]</sup>", markdown_html(run["answer"]))
+        cards.append(
+            f"<table width='100%' cellpadding='6' style='border:1px solid gray'><tr><td>"
+            f"<p><b>Q: {question}</b> <a href='run:{run['id']}'>show</a></p>{answer}"
+            f"</td></tr></table><p></p>"
+        )
+    return "".join(cards)
 
 
 def usage_line(usage: dict, stop_reason: str = "final") -> str:
@@ -88,36 +125,73 @@ def usage_line(usage: dict, stop_reason: str = "final") -> str:
 
 
 class AnswerView(QTextBrowser):
-    """The answer of the shown run; a [n] marker of a quote found in the library (read or
-    not), clicked, asks for its source."""
+    """The conversation: earlier questions as cards, then the shown run's question and
+    answer; a [n] marker of a quote found in the library (read or not), clicked, asks for
+    its source; "copy" puts the answer on the clipboard."""
 
     citation_activated = Signal(dict)
+    run_activated = Signal(int)  # an earlier card's "show" link: that run's id
 
     def __init__(self) -> None:
         super().__init__()
         self.citations: dict[int, dict] = {}
+        self.earlier: list[dict] = []  # the conversation's runs before the shown one
+        self.question = ""
+        self.answer_text = ""
+        self.shown: tuple[str, list[dict], str] | None = None  # for restyling
         self.setAccessibleName("Answer")
-        self.setToolTip("The answer; click a [n] marker to open its source")
+        self.setToolTip("The conversation; click a [n] marker to open its source")
         self.setOpenLinks(False)
         self.anchorClicked.connect(self.open_link)
+
+    def set_thread(self, earlier: list[dict], question: str = "") -> None:
+        """The conversation's earlier runs and the question of the one shown next."""
+        self.earlier, self.question = list(earlier), question
 
     def show_answer(self, answer: str, citations: list[dict], note: str = "") -> None:
         """Show a finished run's answer, introduced by its note, and its citations."""
         self.citations = {c["n"]: c for c in citations}
-        self.setHtml(answer_html(answer, citations, note))
+        self.shown = (answer, citations, note)
+        self.answer_text = answer
+        copy = "<p align='right'><a href='copy:answer'>Copy answer</a></p>"
+        self._show(answer_html(answer, citations, note) + copy)
+
+    def restyle(self) -> None:
+        """Draw the shown answer again in the colours of the current theme."""
+        if self.shown is not None:
+            self.show_answer(*self.shown)
+
+    def show_nothing(self) -> None:
+        """An empty pane (a new conversation, a deleted answer)."""
+        self.shown, self.citations, self.answer_text = None, {}, ""
+        self.clear()
 
     def show_working(self) -> None:
         """Say that a run has started."""
-        self.setHtml("<i>Working…</i>")
+        self.shown = None
+        self._show("<p><i>Working…</i></p>")
 
     def show_failure(self, message: str) -> None:
         """Show why a run failed, as written (never read as HTML)."""
+        self.shown = None
         shown = html.escape(printable(message, multiline=True))
-        self.setHtml(f"<p style='color:{STATUS_COLOURS['not-found']}'>{shown}</p>")
+        self._show(f"<p style='color:{error_colour()}'>{shown}</p>")
+
+    def _show(self, current: str) -> None:
+        question = html.escape(printable(self.question))
+        heading = f"<p><b>Q: {question}</b></p>" if question else ""
+        self.setHtml(thread_html(self.earlier) + heading + current)
+        if self.earlier:
+            self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
 
     def open_link(self, url: QUrl) -> None:
-        """Follow a cite:N link: the source of a citation with a place is asked for."""
+        """Follow a cite:N link (the source of a citation with a place is asked for), a
+        run:ID link (an earlier answer) or copy:answer."""
         if url.scheme() == "cite":
             citation = self.citations.get(int(url.path()))
             if citation and citation.get("path") and citation.get("start") is not None:
                 self.citation_activated.emit(citation)
+        elif url.scheme() == "run":
+            self.run_activated.emit(int(url.path()))
+        elif url.scheme() == "copy":
+            QGuiApplication.clipboard().setText(printable(self.answer_text, multiline=True))

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
+    QMessageBox,
     QPlainTextEdit,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from rlm_desktop.export.content import run_note
+from rlm_desktop.export.content import run_note, scope_words
 from rlm_desktop.gui.answer import AnswerView, usage_line
+from rlm_desktop.gui.find_bar import FindBar
 from rlm_desktop.gui.library_session import Change, LibrarySession
 from rlm_desktop.gui.trajectory import TrajectoryView
-from rlm_desktop.gui.widgets import button
+from rlm_desktop.gui.widgets import StatusLabel, button, confirm
 from rlm_desktop.gui.workers import Task
 from rlm_desktop.settings import Settings
 from rlm_desktop.store import Library
@@ -48,6 +53,7 @@ class ConversationPanel(QTabWidget):
     """Asks questions of the library and shows the answers, live and from the history."""
 
     run_shown = Signal(list, list)  # the shown run's citations and explored passages
+    run_started = Signal()  # a new question runs: every pane about the last one is cleared
     error = Signal(str)  # a message the window shows in a dialog
 
     def __init__(self, session: LibrarySession, settings: Settings) -> None:
@@ -59,9 +65,14 @@ class ConversationPanel(QTabWidget):
         self.last_result: RLMResult | None = None
         self.runs: list[dict] = []
         self.current_run_id: int | None = None
+        self.conversation_id: str | None = None  # None: the next question starts one
+        self.thread_runs: list[dict] = []  # the conversation's runs so far, oldest first
+        self.asked = ""  # the question running
+        self.selection: list[str] = []  # the documents selected in the library
         self.status_timer = QTimer(self, interval=500)
         self.status_timer.timeout.connect(self._update_status)
         self._build()
+        self._show_scope()
 
     def _build(self) -> None:
         self.question = QuestionBox(placeholderText="Ask a question about your documents…")
@@ -75,15 +86,26 @@ class ConversationPanel(QTabWidget):
             list(dict.fromkeys([self.settings.model, "demo", *self.settings.recent_models]))
         )
         self.model_box.setAccessibleName("Model")
+        # A long model path must not widen the panel: the box shrinks and scrolls its text.
+        self.model_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_box.setMinimumContentsLength(8)
         self.model_box.setToolTip("demo, a .gguf file, openai:MODEL or replay:FILE.json")
         self.mode_box = QComboBox()
         self.mode_box.addItems(["rlm", "no-subcalls", "direct"])
         self.mode_box.setCurrentText(self.settings.mode)
         self.mode_box.setAccessibleName("Mode")
+        self.mode_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.mode_box.setMinimumContentsLength(5)
         self.mode_box.setToolTip("rlm: the method; direct: the whole context in one prompt")
         self.ask_button = button("Ask", "Ask the question (Ctrl+Enter)", self.ask)
         self.stop_button = button("Stop", "Stop the run (Esc)", self.stop)
         self.stop_button.setEnabled(False)
+        for small in (self.ask_button, self.stop_button):
+            small.setMinimumWidth(56)  # the style's 80 px would widen a narrow panel
         controls = QHBoxLayout()
         for widget in (
             QLabel("Model:"),
@@ -94,21 +116,40 @@ class ConversationPanel(QTabWidget):
             self.stop_button,
         ):
             controls.addWidget(widget)
-        self.status = QLabel("Ready.")
-        self.status.setTextFormat(Qt.TextFormat.PlainText)  # messages may quote file names
+        self.only_selected = QCheckBox("Only the selected documents")
+        self.only_selected.setToolTip(
+            "Ask about the documents selected in the library only: the REPL's context then "
+            "holds only them (as `ask --only PATH`)"
+        )
+        self.only_selected.toggled.connect(lambda _on: self._show_scope())
+        self.scope_label = StatusLabel()
+        self.scope_label.setAccessibleName("Question scope")
+        scope_row = QHBoxLayout()
+        scope_row.addWidget(self.only_selected)
+        scope_row.addWidget(self.scope_label, 1)
+        self.status = StatusLabel("Ready.")
         self.status.setAccessibleName("Run status")
         self.answer = AnswerView()
+        self.answer.run_activated.connect(self.reopen)
         self.history = QListWidget()
         self.history.setAccessibleName("Earlier questions")
-        self.history.setToolTip("Earlier questions of this library; click one to reopen it")
+        self.history.setToolTip(
+            "Earlier questions of this library; click one to reopen it, right-click to rename "
+            "or delete it"
+        )
         self.history.itemClicked.connect(self._reopen)
+        self.history.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.history.customContextMenuRequested.connect(self._history_menu)
         self.history.setMaximumHeight(110)
         conversation = QWidget()
         layout = QVBoxLayout(conversation)
         layout.addWidget(self.question)
         layout.addLayout(controls)
+        layout.addLayout(scope_row)
         layout.addWidget(self.status)
         layout.addWidget(self.answer, 1)
+        self.find_bar = FindBar(lambda: self.answer, "answer")
+        layout.addWidget(self.find_bar)
         layout.addWidget(QLabel("Earlier questions"))
         layout.addWidget(self.history)
         self.trajectory = TrajectoryView()
@@ -123,6 +164,11 @@ class ConversationPanel(QTabWidget):
         self.use_model(settings.model)
         self.mode_box.setCurrentText(settings.mode)
 
+    def restyle(self) -> None:
+        """Draw the answer and the trajectory again after the theme changed."""
+        self.answer.restyle()
+        self.trajectory.restyle()
+
     def use_model(self, model: str) -> None:
         """Put ``model`` in the model box (the next question uses it)."""
         self.model_box.setEditText(model)
@@ -136,10 +182,20 @@ class ConversationPanel(QTabWidget):
         from rlm_desktop.sandbox.host import SandboxLimits
 
         question = self.question.toPlainText().strip()
-        if not question or self.session.busy("ask"):
+        if self.session.busy("ask"):
+            self.status.setText("A question is running: wait for it, or stop it (Esc).")
+            return
+        if not question:
             return
         self.trajectory.start_run()
+        self.answer.set_thread(self.thread_runs, question)
         self.answer.show_working()
+        self.question.clear()  # the question now heads its card
+        self.asked = question
+        self.history.clearSelection()
+        self.current_run_id = None
+        self.last_result = None
+        self.run_started.emit()
         self.ask_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         settings = self.settings
@@ -152,10 +208,12 @@ class ConversationPanel(QTabWidget):
             sandbox_limits=SandboxLimits.from_settings(settings),
         )
 
+        conversation, only = self.conversation_id, self.scope() or None
+
         def work(library: Library, task: Task) -> RLMResult:
             rlm.on_event = task.report
             try:
-                return rlm.completion(question, library)
+                return rlm.completion(question, library, conversation=conversation, only=only)
             finally:
                 rlm.close()
 
@@ -177,18 +235,29 @@ class ConversationPanel(QTabWidget):
 
     def _update_status(self) -> None:
         progress = self.rlm.progress() if self.rlm is not None else None
-        if progress is None:
+        if progress is not None:
+            self.status.setText(progress_words(self.trajectory, progress))
+
+    def new_conversation(self) -> None:
+        """Start a new conversation: the next question has no earlier answers (Ctrl+N)."""
+        if self.session.busy("ask"):
             return
-        view = self.trajectory
-        self.status.setText(
-            f"Turn {view.turn} · sub-calls {view.subcalls_done} done / "
-            f"{view.subcalls_queued - view.subcalls_done} running · "
-            f"{progress['tokens']:,} tokens · {progress['elapsed']:.0f} s · "
-            f"budget left: {progress['seconds_left']:.0f} s, {progress['tokens_left']:,} tokens"
-        )
+        self.conversation_id, self.thread_runs = None, []
+        self.current_run_id = self.last_result = None
+        self.answer.set_thread([])
+        self.answer.show_nothing()
+        self.trajectory.start_run()
+        self.history.clearSelection()
+        self.run_started.emit()  # the evidence and the source viewer are cleared too
+        self.status.setText("New conversation.")
+        self.question.setFocus()
 
     def _answered(self, result: RLMResult) -> None:
         self.current_run_id = result.run_id
+        self.conversation_id = result.conversation
+        self.thread_runs.append(
+            {"id": result.run_id, "question": self.asked, "answer": result.answer}
+        )
         self.status_timer.stop()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
@@ -196,6 +265,8 @@ class ConversationPanel(QTabWidget):
         self.show_run(result.to_json())
 
     def _ask_failed(self, message: str) -> None:
+        if not self.question.toPlainText().strip():
+            self.question.setPlainText(self.asked)  # to edit and ask again
         self.status_timer.stop()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
@@ -207,7 +278,26 @@ class ConversationPanel(QTabWidget):
         note, with clickable citation markers; and ask for its evidence."""
         self.answer.show_answer(run["answer"], run["citations"], run_note(run))
         self.status.setText(usage_line(run["usage"], run["stop_reason"]))
+        if run.get("scope"):
+            self.status.setText(f"{self.status.text()} Asked about {scope_words(run['scope'])}.")
         self.run_shown.emit(run["citations"], run["explored"])
+
+    # ------------------------------------------------------------------ scope
+
+    def set_selection(self, paths: list[str]) -> None:
+        """The documents selected in the library (asked about when "only" is ticked)."""
+        self.selection = list(paths)
+        self._show_scope()
+
+    def scope(self) -> list[str]:
+        """The documents the next question is about ([]: the whole library)."""
+        return self.selection if self.only_selected.isChecked() else []
+
+    def _show_scope(self) -> None:
+        if self.only_selected.isChecked() and not self.selection:
+            self.scope_label.setText("select documents in the library")
+        else:
+            self.scope_label.setText(f"Asking about {scope_words(self.scope())}")
 
     # ------------------------------------------------------------------ history
 
@@ -223,15 +313,91 @@ class ConversationPanel(QTabWidget):
         self.history.clear()
         self.runs = runs
         for run in runs:
-            self.history.addItem(f"#{run['id']}  {run['question']}")
+            self.history.addItem(f"#{run['id']}  {run.get('title') or run['question']}")
+        self._select_current()
+
+    def _select_current(self) -> None:
+        """Highlight the shown run in the history (nothing while a new one runs)."""
+        self.history.clearSelection()
+        for row, run in enumerate(self.runs):
+            if run["id"] == self.current_run_id:
+                self.history.setCurrentRow(row)
 
     def _reopen(self, item: QListWidgetItem) -> None:
-        run_id = self.runs[self.history.row(item)]["id"]
+        self.reopen(self.runs[self.history.row(item)]["id"])
+
+    def reopen(self, run_id: int) -> None:
+        """Show a saved run in its conversation (the next question follows it up)."""
+
+        def work(library: Library) -> tuple[dict, list[dict]]:
+            run = library.run(run_id)
+            return run, library.runs(run["conversation"])
+
+        self.session.run("reopen", work, self._show_saved, self.error.emit)
+
+    def _show_saved(self, found: tuple[dict, list[dict]]) -> None:
+        run, thread = found
+        self.current_run_id = run["id"]
+        self.conversation_id = run["conversation"]
+        self.thread_runs = thread
+        self.answer.set_thread([r for r in thread if r["id"] < run["id"]], run["question"])
+        self.trajectory.show_saved(run.get("events") or [])
+        self.show_run(run)
+        self._select_current()
+
+    def _history_menu(self, at: QPoint) -> None:
+        item = self.history.itemAt(at)
+        if item is None:
+            return
+        run = self.runs[self.history.row(item)]
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename_run(run["id"]))
+        menu.addAction("Delete…", lambda: self.confirm_delete_run(run["id"]))
+        menu.popup(self.history.viewport().mapToGlobal(at))
+
+    def rename_run(self, run_id: int, title: str | None = None) -> None:
+        """Name a saved run in the history (asks for the name when none is given)."""
+        if title is None:
+            current = next(
+                (r.get("title") or r["question"] for r in self.runs if r["id"] == run_id), ""
+            )
+            title, ok = QInputDialog.getText(self, "Rename", "Name in the history:", text=current)
+            if not ok:
+                return
         self.session.run(
-            "reopen", lambda library: library.run(run_id), self._show_saved, self.error.emit
+            "rename run",
+            lambda library: library.rename_run(run_id, title),
+            on_error=self.error.emit,
+            changes=Change.RUNS,
         )
 
-    def _show_saved(self, run: dict) -> None:
-        self.current_run_id = run["id"]
-        self.question.setPlainText(run["question"])
-        self.show_run(run)
+    def confirm_delete_run(self, run_id: int) -> QMessageBox:
+        """Ask, then forget a saved run."""
+        text = f"Delete question #{run_id} and its answer from the history?"
+        box = confirm(self, "Delete", text, lambda: self.delete_run(run_id))
+        return box
+
+    def delete_run(self, run_id: int) -> None:
+        """Forget a saved run (its answer is cleared if it is the one shown)."""
+        if run_id == self.current_run_id:
+            self.current_run_id = None
+            self.answer.show_nothing()
+        self.session.run(
+            "delete run",
+            lambda library: library.delete_run(run_id),
+            on_error=self.error.emit,
+            changes=Change.RUNS,
+        )
+
+
+def progress_words(view: TrajectoryView, progress: dict) -> str:
+    """A running question's progress in words: "Turn 2 · reading: 3 passages so far · 8
+    sub-calls, 3 done · 1,234 tokens · 12 s (588 s left)"."""
+    parts = [f"Turn {view.turn or 1}"]
+    if view.passages_read:
+        parts.append(f"reading: {view.passages_read} passage(s) so far")
+    if view.subcalls_queued:
+        parts.append(f"{view.subcalls_queued} sub-calls, {view.subcalls_done} done")
+    left = f" ({progress['seconds_left']:.0f} s left)" if progress["seconds_left"] else ""
+    parts.append(f"{progress['tokens']:,} tokens · {progress['elapsed']:.0f} s{left}")
+    return " · ".join(parts)

@@ -22,16 +22,17 @@ from rlm_desktop.export.content import (
     citations_from_records,
     places_words,
     reader_words,
+    record_location,
     status_label,
     status_meaning,
     status_text,
     support_label,
 )
 from rlm_desktop.gui.answer import status_colour
+from rlm_desktop.gui.find_bar import FindBar
 from rlm_desktop.gui.plain import tooltip
 from rlm_desktop.gui.source_viewer import SourceView
 from rlm_desktop.records import citation_mark
-from rlm_desktop.store.documents import split_page_label
 from rlm_desktop.textsafe import printable
 
 PASSAGE_ROLE = Qt.ItemDataRole.UserRole
@@ -83,13 +84,6 @@ class _Wrapped(QStyledItemDelegate):
         return QSize(hint.width(), max(hint.height(), wrapped.height() + 4))
 
 
-def describe(record: dict) -> str:
-    """ "p. 3, lines 10-12" for a location record ("p. 3 (OCR), …" on a page read by OCR)."""
-    ocr = " (OCR)" if split_page_label(record.get("page_label"))[1] else ""
-    where = f"p. {record['page']}{ocr}, " if record.get("page") is not None else ""
-    return f"{where}lines {record['line_start']}-{record['line_end']}"
-
-
 def _one_line(text: str, limit: int = 80) -> str:
     return printable(" ".join(text.split())[:limit])
 
@@ -102,6 +96,7 @@ class EvidencePanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
+        self.shown: tuple[list[dict], list[dict], dict] | None = None  # for restyling
         self.tree = QTreeWidget()
         # One column, wrapped: the pane is narrow, and the status words must stay whole.
         # A document's coverage strip is a row of its own under the document's name.
@@ -120,17 +115,41 @@ class EvidencePanel(QWidget):
         self.tree.itemActivated.connect(self._activated)
         self.tree.itemClicked.connect(self._activated)
         self.source = SourceView()
+        source = self.source
+        self.find_bar = FindBar(
+            lambda: source.text_view if source.currentWidget() is source.text_view else None,
+            "source",
+            source.find_in_pdf,
+        )
+        viewer = QWidget()
+        viewer_layout = QVBoxLayout(viewer)
+        viewer_layout.setContentsMargins(0, 0, 0, 0)
+        viewer_layout.setSpacing(0)
+        viewer_layout.addWidget(self.source)
+        viewer_layout.addWidget(self.find_bar)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
-        split.addWidget(self.source)
+        split.addWidget(viewer)
         split.setSizes([340, 360])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Evidence</b>"))
         layout.addWidget(split)
 
+    def clear(self) -> None:
+        """Show nothing: a new question is running."""
+        self.shown = None
+        self.tree.clear()
+        self.source.clear()
+
+    def restyle(self) -> None:
+        """Fill the tree again in the colours of the current theme."""
+        if self.shown is not None:
+            self.show_result(*self.shown)
+
     def show_result(self, citations: list[dict], explored: list[dict], lengths: dict) -> None:
         """Fill the tree from a finished run."""
+        self.shown = (citations, explored, lengths)
         self.tree.clear()
         self._add_citations(citations)
         by_doc: dict[str, list[dict]] = {}
@@ -146,7 +165,9 @@ class EvidencePanel(QWidget):
             strip.setSizeHint(0, QSize(0, 12))
             self.tree.setItemWidget(strip, 0, CoverageStrip(lengths.get(path, 0), ranges))
             for r in records:
-                label = " · ".join(w for w in (reader_words(r), describe(r), places_words(r)) if w)
+                label = " · ".join(
+                    w for w in (reader_words(r), record_location(r), places_words(r)) if w
+                )
                 item = QTreeWidgetItem(top, [label])
                 item.setData(0, PASSAGE_ROLE, r)
                 item.setToolTip(0, tooltip(_explored_tip(r)))

@@ -5,16 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QStyle
 
+from rlm_desktop.export.content import bytes_words, length_words
+from rlm_desktop.gui.answer import status_colour
 from rlm_desktop.gui.plain import tooltip
 from rlm_desktop.store.library import Document
 from rlm_desktop.textsafe import printable
 
-_COLUMNS = ("Document", "Kind", "Pages", "Size", "OCR", "Status")
+_COLUMNS = ("Document", "Kind", "Pages", "Size", "OCR", "Length", "Status")
 OCR_COLUMN = _COLUMNS.index("OCR")
+STATUS_COLUMN = _COLUMNS.index("Status")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a value to sort a column by (numbers as numbers)
 _HEADER_TIPS = {
+    _COLUMNS.index("Size"): "The file's size on disk",
+    _COLUMNS.index("Length"): "The text read from it, in words (six characters a word)",
     OCR_COLUMN: "Documents read by OCR (scans, images): the mean confidence of their words",
+}
+# A status's icon and the citation status whose colour it borrows (readable in both themes).
+_STATUS_LOOK = {
+    "ok": (QStyle.StandardPixmap.SP_DialogApplyButton, ""),
+    "warnings": (QStyle.StandardPixmap.SP_MessageBoxWarning, "in-library"),
+    "failed": (QStyle.StandardPixmap.SP_MessageBoxCritical, "not-found"),
+    "skipped": (QStyle.StandardPixmap.SP_MessageBoxInformation, "too-short"),
 }
 _ICONS = {
     "pdf": QStyle.StandardPixmap.SP_FileDialogDetailedView,
@@ -22,15 +36,6 @@ _ICONS = {
     "image": QStyle.StandardPixmap.SP_DesktopIcon,
     "text": QStyle.StandardPixmap.SP_FileIcon,
 }
-
-
-def _size(chars: int) -> str:
-    amount = float(chars)
-    for unit in ("chars", "K chars", "M chars"):
-        if amount < 1000 or unit == "M chars":
-            return f"{amount:,.0f} {unit}" if unit == "chars" else f"{amount:,.1f} {unit}"
-        amount /= 1000
-    return ""
 
 
 class DocumentsModel(QAbstractTableModel):
@@ -71,8 +76,9 @@ class DocumentsModel(QAbstractTableModel):
                 printable(Path(doc.path).name),
                 doc.kind,
                 "" if doc.pages is None else str(doc.pages),
-                _size(doc.chars),
+                bytes_words(doc.size),
                 _ocr(doc),
+                length_words(doc.chars) if doc.chars else "",
                 _status(doc),
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -81,9 +87,27 @@ class DocumentsModel(QAbstractTableModel):
             return tooltip(f"{printable(doc.path)}\n{doc.status}: {notes}{ocr}")
         if role == Qt.ItemDataRole.TextAlignmentRole and column == OCR_COLUMN:
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        if role == SORT_ROLE:
+            return (
+                Path(doc.path).name.lower(),
+                doc.kind,
+                doc.pages or 0,
+                doc.size,
+                doc.ocr_confidence or 0.0,
+                doc.chars,
+                doc.status,
+            )[column]
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             style = QApplication.style()
             return style.standardIcon(_ICONS.get(doc.kind, QStyle.StandardPixmap.SP_FileIcon))
+        look = _STATUS_LOOK.get(doc.status)
+        if look and column == STATUS_COLUMN:
+            if role == Qt.ItemDataRole.DecorationRole:
+                return QApplication.style().standardIcon(look[0])
+            if role == Qt.ItemDataRole.ForegroundRole and look[1]:
+                return QColor(status_colour(look[1]))
+        if role == Qt.ItemDataRole.ForegroundRole and doc.status in ("failed", "skipped"):
+            return QColor(status_colour(_STATUS_LOOK[doc.status][1]))
         if role == Qt.ItemDataRole.UserRole:
             return doc
         return None

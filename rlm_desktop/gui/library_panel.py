@@ -5,22 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QFileSystemWatcher,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
+    QMessageBox,
     QProgressBar,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from rlm_desktop.gui.item_models import OCR_COLUMN, DocumentsModel
+from rlm_desktop.gui.item_models import OCR_COLUMN, SORT_ROLE, DocumentsModel
 from rlm_desktop.gui.library_session import Change, LibrarySession
-from rlm_desktop.gui.widgets import button
+from rlm_desktop.gui.widgets import button, confirm
 from rlm_desktop.gui.workers import Task
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.ingest.pipeline import IngestProgress, IngestReport
@@ -34,6 +46,7 @@ class LibraryPanel(QWidget):
     """The library's documents, with progress and cancel while files are added."""
 
     status = Signal(str)  # a line for the window's status
+    selected = Signal(list)  # the paths of the selected documents, when the selection changes
     error = Signal(str)  # a message the window shows in a dialog
 
     def __init__(self, session: LibrarySession) -> None:
@@ -56,21 +69,32 @@ class LibraryPanel(QWidget):
         self.filtered.setSourceModel(self.documents)
         self.filtered.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.filtered.setFilterKeyColumn(0)
+        self.filtered.setSortRole(SORT_ROLE)
         self.filter_box = QLineEdit(placeholderText="Filter documents (Ctrl+F)")
         self.filter_box.setAccessibleName("Filter documents")
         self.filter_box.setToolTip("Show only documents whose name contains this text")
         self.filter_box.textChanged.connect(self.filtered.setFilterFixedString)
         self.table = QTableView()
         self.table.setModel(self.filtered)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.selected.emit(self.selected_paths())
+        )
         self.table.setAccessibleName("Documents")
         self.table.setToolTip("The library's documents; hover a row for warnings and errors")
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names keep their ends
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
+        self.table.doubleClicked.connect(lambda _index: self.open_selected())
         header = self.table.horizontalHeader()
-        # Fixed widths: sizing to contents measures every row on each refresh, which blocks
-        # the UI thread for hundreds of milliseconds once the library is large.
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 48), (2, 46), (3, 96), (OCR_COLUMN, 40), (5, 56)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        # Set widths, every one resizable by the user: sizing to contents measures every
+        # row on each refresh, which blocks the UI thread once the library is large.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        widths = ((0, 170), (1, 44), (2, 44), (3, 62), (OCR_COLUMN, 44), (5, 78), (6, 70))
+        for column, width in widths:
             header.resizeSection(column, width)
         self.table.setColumnHidden(OCR_COLUMN, True)  # until a document was read by OCR
         self.table.verticalHeader().setVisible(False)
@@ -86,14 +110,16 @@ class LibraryPanel(QWidget):
         progress_row.addWidget(self.progress)
         progress_row.addWidget(self.cancel_button)
         self._show_progress(False)
-        buttons = QHBoxLayout()
-        for text, tip, slot in (
-            ("Add files…", "Add documents (Ctrl+O)", self.add_files),
-            ("Add folder…", "Add a folder, recursively (Ctrl+Shift+O)", self.add_folder),
-            ("Rescan", "Re-read changed, new and vanished files", self.rescan),
-            ("Remove", "Remove the selected documents from the library", self.remove_selected),
+        buttons = QGridLayout()  # two by two: the panel stays narrow on a small screen
+        for place, (text, tip, slot) in enumerate(
+            (
+                ("Add files…", "Add documents (Ctrl+O)", self.add_files),
+                ("Add folder…", "Add a folder, recursively (Ctrl+Shift+O)", self.add_folder),
+                ("Rescan", "Re-read changed, new and vanished files", self.rescan),
+                ("Remove…", "Remove the selected documents from the library", self.confirm_remove),
+            )
         ):
-            buttons.addWidget(button(text, tip, slot))
+            buttons.addWidget(button(text, tip, slot), place // 2, place % 2)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Library</b>"))
         layout.addWidget(self.filter_box)
@@ -180,10 +206,50 @@ class LibraryPanel(QWidget):
         if self.ingest_task is not None:
             self.ingest_task.cancel.set()
 
-    def remove_selected(self) -> None:
-        """Remove the selected documents from the library."""
-        rows = {self.filtered.mapToSource(i).row() for i in self.table.selectedIndexes()}
-        paths = [self.documents.documents[r].path for r in rows]
+    def selected_paths(self) -> list[str]:
+        """The paths of the selected documents, in the order shown."""
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [
+            self.documents.documents[
+                self.filtered.mapToSource(self.filtered.index(r, 0)).row()
+            ].path
+            for r in rows
+        ]
+
+    def _menu(self, at: QPoint) -> None:
+        if not self.table.indexAt(at).isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction("Open", self.open_selected)
+        menu.addAction("Show in folder", self.show_in_folder)
+        menu.addAction("Rescan", self.rescan)
+        menu.addSeparator()
+        menu.addAction("Remove…", self.confirm_remove)
+        menu.popup(self.table.viewport().mapToGlobal(at))
+
+    def open_selected(self) -> None:
+        """Open the selected documents in the programs the system chooses."""
+        for path in self.selected_paths():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    def show_in_folder(self) -> None:
+        """Open the folders that hold the selected documents."""
+        for folder in dict.fromkeys(str(Path(p).parent) for p in self.selected_paths()):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def confirm_remove(self) -> QMessageBox | None:
+        """Ask, then remove the selected documents from the library (the files stay)."""
+        paths = self.selected_paths()
+        if not paths:
+            return None
+        what = printable(Path(paths[0]).name) if len(paths) == 1 else f"{len(paths)} documents"
+        text = f"Remove {what} from the library? The files on disk are not touched."
+        box = confirm(self, "Remove", text, lambda: self.remove(paths))
+        self.remove_box = box
+        return box
+
+    def remove(self, paths: list[str]) -> None:
+        """Remove these documents from the library."""
         if paths:
             self.session.run(
                 "remove",

@@ -37,9 +37,11 @@ from rlm_desktop.settings import CHOICES, Settings
 THEMES = ("system", "light", "dark")
 
 
-def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
+def _spin(low: int, high: int, value: int, tip: str, lowest_means: str = "") -> QSpinBox:
+    """A number box; at its lowest value it shows ``lowest_means`` ("automatic") instead."""
     box = QSpinBox()
     box.setRange(low, high)
+    box.setSpecialValueText(lowest_means)
     box.setValue(value)
     box.setToolTip(tip)
     box.setAccessibleName(tip)
@@ -90,10 +92,20 @@ class SettingsDialog(QDialog):
         models.addRow("Model", self.model)
         models.addRow("Sub-call model", self.sub_model)
         models.addRow("Model folders", folder_row)
-        self.n_ctx = _spin(0, 1_048_576, s.n_ctx, "Context size in tokens (0: the model's, capped)")
+        self.n_ctx = _spin(
+            0,
+            1_048_576,
+            s.n_ctx,
+            "Context size in tokens (automatic: the model's, capped for memory)",
+            "automatic",
+        )
         self.n_ctx.editingFinished.connect(self._scan)
-        self.n_threads = _spin(0, 256, s.n_threads, "CPU threads (0: all cores)")
-        self.n_gpu_layers = _spin(-1, 1000, s.n_gpu_layers, "GPU layers (-1: all if supported)")
+        self.n_threads = _spin(
+            0, 256, s.n_threads, "CPU threads (automatic: all cores)", "automatic (all cores)"
+        )
+        self.n_gpu_layers = _spin(
+            -1, 1000, s.n_gpu_layers, "GPU layers (automatic: all if supported)", "automatic"
+        )
         models.addRow("Context size", self.n_ctx)
         models.addRow("Threads", self.n_threads)
         models.addRow("GPU layers", self.n_gpu_layers)
@@ -127,10 +139,13 @@ class SettingsDialog(QDialog):
         self.mode.setToolTip("rlm: the method; direct: the whole context in one prompt")
         self.max_iterations = _spin(1, 200, s.max_iterations, "Root-loop turns at most")
         self.max_depth = _spin(1, 5, s.max_depth, "Recursion depth (1: rlm_query is a sub-call)")
-        self.max_subcalls = _spin(0, 100_000, s.max_subcalls, "Sub-calls at most")
-        self.max_tokens = _spin(1000, 100_000_000, s.max_tokens, "Tokens at most (whole run)")
+        self.max_subcalls = _spin(0, 100_000, s.max_subcalls, "Sub-calls at most", "unlimited")
+        self.max_tokens = _spin(
+            0, 100_000_000, s.max_tokens, "Tokens at most (whole run)", "unlimited"
+        )
         self.max_seconds = QDoubleSpinBox()
-        self.max_seconds.setRange(5, 86_400)
+        self.max_seconds.setRange(0, 86_400)
+        self.max_seconds.setSpecialValueText("unlimited")
         self.max_seconds.setValue(s.max_seconds)
         self.max_seconds.setToolTip("Wall-clock budget of a run, in seconds")
         budgets = QFormLayout()

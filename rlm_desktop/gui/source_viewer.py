@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -17,10 +17,8 @@ from PySide6.QtGui import (
     QTextCursor,
 )
 from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
-from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
     QLabel,
-    QPlainTextEdit,
     QScrollArea,
     QStackedWidget,
     QTextEdit,
@@ -29,11 +27,13 @@ from PySide6.QtWidgets import (
 )
 
 from rlm_desktop.gui.library_session import LibrarySession
+from rlm_desktop.gui.line_view import LineNumberedText
+from rlm_desktop.gui.pdf_pane import PdfPane, passage_rects
+from rlm_desktop.gui.theme import HIGHLIGHT
 from rlm_desktop.ingest.detect import IMAGE_SUFFIXES
 from rlm_desktop.store import Library
 from rlm_desktop.store.documents import OcrLine
 
-HIGHLIGHT = "#fff3a3"  # the text view's highlight; lines boxed on a scan get it too
 _BOX_EDGE = "#e0a800"
 _PAGE_PIXELS = 1400  # a scanned page is drawn this wide, then fitted to the pane
 
@@ -126,25 +126,29 @@ class SourceView(QStackedWidget):
     def __init__(self) -> None:
         super().__init__()
         self.pdf_document = QPdfDocument(self)
-        self.pdf_view = QPdfView()
-        self.pdf_view.setDocument(self.pdf_document)
-        self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
-        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         self.pdf_search = QPdfSearchModel(self)
         self.pdf_search.setDocument(self.pdf_document)
-        self.pdf_view.setSearchModel(self.pdf_search)
-        self.text_view = QPlainTextEdit()
-        self.text_view.setReadOnly(True)
+        self.pdf_pane = PdfPane(self.pdf_document, self.pdf_search)
+        self.pdf_view = self.pdf_pane.view
+        self.text_view = LineNumberedText()
         self.text_view.setAccessibleName("Source text")
         self.scan_view = ScanView()
         self.placeholder = QLabel("Click a citation or a passage to open its source here.")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
-        for widget in (self.placeholder, self.pdf_view, self.text_view, self.scan_view):
+        for widget in (self.placeholder, self.pdf_pane, self.text_view, self.scan_view):
             self.addWidget(widget)
         self.current: dict = {}
         self.session: LibrarySession | None = None
+        self._match = -1  # the PDF search result shown by Find
         self._shown = 0  # bumped per source shown, so a late answer for an older one is dropped
+
+    def clear(self) -> None:
+        """Show the placeholder again (and drop a source still being looked up)."""
+        self._shown += 1
+        self.current = {}
+        self.text_view.clear()
+        self.setCurrentWidget(self.placeholder)
 
     def show_pdf(
         self,
@@ -159,38 +163,78 @@ class SourceView(QStackedWidget):
         text, boxed on the page)."""
         if self.current.get("path") != path:
             self.pdf_document.load(path)
-        self.setCurrentWidget(self.pdf_view)
-        self.pdf_view.pageNavigator().jump(max(0, page - 1), QPointF(), 0)
-        self.pdf_search.setSearchString(" ".join(snippet.split()[:6]))
+        self.setCurrentWidget(self.pdf_pane)
+        self.pdf_pane.go_to(page)
+        self.pdf_search.setSearchString("")
+        rects = passage_rects(self.pdf_document, page - 1, snippet)
+        if rects:
+            self.pdf_pane.overlay.show_lines(page - 1, rects)
+        else:  # text not found as written: at least its first words, by Qt's search
+            self.pdf_pane.overlay.show_lines(-1, [])
+            self.pdf_search.setSearchString(" ".join(snippet.split()[:6]))
         self.current = {"path": path, "page": page}
         if snippet.strip() or start is None:
             self._box_ocr_lines(path, page, snippet=snippet)
         else:
             self._box_ocr_lines(path, page, start=start, end=end)
 
-    def show_text(self, path: str, text: str, start: int, end: int, line: int) -> None:
-        """Show a text, select [start:end] (offsets into ``text``) and scroll to it."""
+    def find_in_pdf(self, text: str, backwards: bool = False) -> None:
+        """Highlight ``text`` wherever it is in the shown PDF and go to the next match."""
+        if self.currentWidget() is not self.pdf_pane:
+            return
+        if self.pdf_search.searchString() != text:
+            self.pdf_search.setSearchString(text)
+            self._match = -1
+        count = self.pdf_search.rowCount(QModelIndex())
+        if count:
+            self._match = (self._match + (-1 if backwards else 1)) % count
+            self.pdf_view.setCurrentSearchResultIndex(self._match)
+            link = self.pdf_search.resultAtIndex(self._match)
+            self.pdf_view.pageNavigator().jump(link)
+
+    def show_text(
+        self, path: str, text: str, start: int, end: int, line: int, first_line: int = 1
+    ) -> None:
+        """Show a text (whose first line is ``first_line`` of its document), highlight
+        [start:end] (offsets into ``text``) and scroll it to the middle of the view."""
         self._shown += 1
-        if self.current.get("path") != path:
-            self.text_view.setPlainText(text)
-        self.setCurrentWidget(self.text_view)
-        cursor = QTextCursor(self.text_view.document())
-        cursor.setPosition(min(start, len(text)))
-        cursor.setPosition(min(end, len(text)), QTextCursor.MoveMode.KeepAnchor)
+        view = self.text_view
+        shown = (path, first_line, len(text))
+        if self.current.get("shown") != shown:
+            view.show_text(text, first_line)
+        self.setCurrentWidget(view)
+        length = len(view.toPlainText())
+        cursor = QTextCursor(view.document())
+        cursor.setPosition(min(start, length))
+        cursor.setPosition(min(end, length), QTextCursor.MoveMode.KeepAnchor)
         highlight = QTextCharFormat()
         highlight.setBackground(QColor(HIGHLIGHT))
+        highlight.setForeground(QColor("#000000"))  # readable on the yellow in either theme
         selection = QTextEdit.ExtraSelection()
         selection.cursor, selection.format = cursor, highlight
-        self.text_view.setExtraSelections([selection])
-        self.text_view.setTextCursor(cursor)
-        self.text_view.centerCursor()
-        self.current = {"path": path, "line": line}
+        view.setExtraSelections([selection])
+        view.setTextCursor(QTextCursor(cursor.document().findBlock(cursor.selectionStart())))
+        self._centre(cursor)
+        self.current = {"path": path, "line": line, "shown": shown}
 
-    def show_passage(self, record: dict, text: str) -> None:
-        """Show a document's text with a passage or citation record's span selected (for an
-        image read by OCR: its page, with the passage's lines boxed)."""
-        start, end = qt_offset(text, record["start"]), qt_offset(text, record["end"])
-        self.show_text(record["path"], text.replace("\r", ""), start, end, record["line_start"])
+    def _centre(self, cursor: QTextCursor) -> None:
+        """Scroll so the passage is in the middle (its first lines, if it is taller)."""
+        view = self.text_view
+        document = view.document()
+        first = document.findBlock(cursor.selectionStart()).blockNumber()
+        last = document.findBlock(cursor.selectionEnd()).blockNumber()
+        visible = max(1, view.viewport().height() // max(1, view.fontMetrics().height()))
+        top = (first + last - visible) // 2 if last - first < visible else first - 2
+        view.verticalScrollBar().setValue(max(0, top + 1))
+
+    def show_passage(self, record: dict, text: str, offset: int = 0, first_line: int = 1) -> None:
+        """Show a document's text (or the part of it from ``offset``, whose first line is
+        ``first_line``) with a passage or citation record's span highlighted (for an image
+        read by OCR: its page, with the passage's lines boxed)."""
+        start = qt_offset(text, record["start"] - offset)
+        end = qt_offset(text, record["end"] - offset)
+        path, line = record["path"], record["line_start"]
+        self.show_text(path, text.replace("\r", ""), start, end, line, first_line)
         page = record.get("page")
         if page and Path(record["path"]).suffix.lower() in IMAGE_SUFFIXES:
             self._box_ocr_lines(record["path"], page, start=record["start"], end=record["end"])

@@ -33,7 +33,7 @@ from rlm_desktop.gui.library_panel import LibraryPanel
 from rlm_desktop.gui.library_session import LibrarySession
 from rlm_desktop.gui.settings_dialog import SettingsDialog
 from rlm_desktop.gui.theme import apply_theme
-from rlm_desktop.paths import data_dir, samples_dir
+from rlm_desktop.paths import data_dir, sample_documents
 from rlm_desktop.settings import Settings, load_settings, save_settings, settings_path
 from rlm_desktop.store import Library
 from rlm_desktop.textsafe import printable
@@ -66,7 +66,9 @@ class MainWindow(QMainWindow):
         for panel in (self.library_panel, self.conversation):
             panel.error.connect(self._error)
         self.library_panel.status.connect(self.conversation.status.setText)
+        self.library_panel.selected.connect(self.conversation.set_selection)
         self.conversation.run_shown.connect(self._show_evidence)
+        self.conversation.run_started.connect(self.evidence.clear)
         self.conversation.answer.citation_activated.connect(self.open_source)
         self.evidence.passage_activated.connect(self.open_source)
         self.splitter = QSplitter()
@@ -108,9 +110,23 @@ class MainWindow(QMainWindow):
         for keys, slot in (
             ("Ctrl+Return", conversation.ask),
             ("Ctrl+Enter", conversation.ask),
-            ("Ctrl+F", library.filter_box.setFocus),
+            ("Ctrl+F", self.find_text),
+            ("Ctrl+L", conversation.question.setFocus),
+            ("Ctrl+N", conversation.new_conversation),
         ):
             QShortcut(QKeySequence(keys), self).activated.connect(slot)
+
+    def find_text(self) -> None:
+        """Ctrl+F: find in the pane being read — the source viewer, the answer — or filter
+        the library's documents."""
+        focus = self.focusWidget()
+        if focus is not None and self.library_panel.isAncestorOf(focus):
+            self.library_panel.filter_box.setFocus()
+            self.library_panel.filter_box.selectAll()
+        elif focus is not None and self.evidence.isAncestorOf(focus):
+            self.evidence.find_bar.open_bar()
+        else:
+            self.conversation.find_bar.open_bar()
 
     def _add_action(
         self,
@@ -188,10 +204,11 @@ class MainWindow(QMainWindow):
             snippet = record.get("snippet", "")
             source.show_pdf(path, record["page"], snippet, record.get("start"), record.get("end"))
             return
+        start, end = record["start"], record["end"]
         self.session.run(
             "source",
-            lambda library: _document_text(library, path),
-            lambda text: source.show_passage(record, text),
+            lambda library: _text_around(library, path, start, end),
+            lambda found: source.show_passage(record, *found),
             self._error,
         )
 
@@ -209,9 +226,15 @@ class MainWindow(QMainWindow):
             return
         self.settings = settings
         save_settings(settings)
-        apply_theme(settings.theme)
+        self.set_theme(settings.theme)
         self.conversation.apply_settings(settings)
         self.conversation.status.setText("Settings saved.")
+
+    def set_theme(self, theme: str) -> None:
+        """Apply a theme and redraw what was drawn in the last one's colours."""
+        apply_theme(theme)
+        self.conversation.restyle()
+        self.evidence.restyle()
 
     def _first_launch(self) -> FirstLaunchDialog:
         dialog = FirstLaunchDialog(self)
@@ -223,7 +246,7 @@ class MainWindow(QMainWindow):
             save_settings(self.settings)
             self.conversation.use_model(dialog.model)
             if dialog.samples.isChecked():
-                self.ingest([str(samples_dir())])
+                self.ingest([str(path) for path in sample_documents()])
 
         dialog.accepted.connect(chosen)
         dialog.open()
@@ -337,7 +360,8 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _document_text(library: Library, path: str) -> str:
-    """The text of the document at ``path`` ("" when it is no longer in the library)."""
+def _text_around(library: Library, path: str, start: int, end: int) -> tuple[str, int, int]:
+    """The text around [start:end] of the document at ``path``, with its offset and first
+    line ("" when the document is no longer in the library)."""
     doc = library.document_by_path(path)
-    return library.document_text(doc.id) if doc else ""
+    return library.text_around(doc.id, start, end) if doc else ("", 0, 1)

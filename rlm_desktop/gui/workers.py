@@ -81,14 +81,16 @@ class TaskRunner(QObject):
     ) -> Task:
         """Run ``work(task)`` on a worker thread; callbacks run on the UI thread."""
         task = Task(name, work)
+        # Forgotten first: when on_done runs, the task no longer counts as busy (its thread
+        # may not have marked it finished yet), so on_done can start the next one.
+        task.relay.done.connect(lambda _result: self._forget(task))
+        task.relay.failed.connect(lambda _message: self._forget(task))
         if on_done:
             task.relay.done.connect(on_done)
         if on_error:
             task.relay.failed.connect(on_error)
         if on_progress:
             task.relay.progress.connect(on_progress)
-        task.relay.done.connect(lambda _result: self._forget(task))
-        task.relay.failed.connect(lambda _message: self._forget(task))
         self.tasks.append(task)
         if serial:
             task.thread = self._serial_thread()

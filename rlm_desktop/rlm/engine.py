@@ -23,7 +23,7 @@ from rlm_desktop.sandbox.cells import trace
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import Explored, SandboxLimits
 from rlm_desktop.settings import Settings, load_settings
-from rlm_desktop.store.library import DB_FILENAME, Library
+from rlm_desktop.store.library import DB_FILENAME, Document, Library
 from rlm_desktop.textsafe import printable
 
 MODES = ("rlm", "no-subcalls", "direct", "retrieval")
@@ -51,6 +51,7 @@ class RLMResult:
     run_id: int | None = None
     outcome: str = "answer"
     note: str = ""
+    scope: list[str] = field(default_factory=list)  # the documents asked about ([]: all)
 
     def to_json(self) -> dict:
         """The public shape of ``ask --json`` (events left out; they are saved with the run)."""
@@ -68,6 +69,7 @@ class RLMResult:
             "models": self.models,
             "conversation": self.conversation,
             "run_id": self.run_id,
+            "scope": self.scope,
         }
 
 
@@ -148,8 +150,10 @@ class RLM:
         *,
         conversation: str | None = None,
         save: bool = True,
+        only: list[str] | None = None,
     ) -> RLMResult:
-        """Answer ``question`` about ``context`` (a library folder or object, str or list)."""
+        """Answer ``question`` about ``context`` (a library folder or object, str or list);
+        with ``only`` (paths of documents or folders), about those documents of the library."""
         self._cancel.clear()
         root = self.pool.get(self.model, "root")
         sub = self.pool.get(self.sub_model, "sub")
@@ -174,7 +178,8 @@ class RLM:
         owned = library if library is not None and library is not context else None
         clock = tracker.start_clock(self.cancel)
         try:
-            return self._complete(tree, question, context, library, conversation, save, events)
+            asked = _scoped(library, only) if only else context
+            return self._complete(tree, question, asked, library, conversation, save, events)
         finally:
             if clock is not None:
                 clock.cancel()
@@ -209,6 +214,7 @@ class RLM:
             events=events,
             outcome=ended,
             note=outcome.note or OUTCOMES[ended],
+            scope=[d.path for d in context.documents] if isinstance(context, Scope) else [],
         )
         if library is not None and save:
             result.run_id = _save(library, question, result, self.budget)
@@ -241,10 +247,11 @@ class RLM:
 
     def _rlm(self, tree: RunTree, question, context, library, history) -> Outcome:
         """The method: the root model explores the context in a REPL."""
+        whole_library = library is not None and not isinstance(context, Scope)
         with tree.repl(
             0,
-            library=library.folder if library is not None else None,
-            context=context if library is None else None,
+            library=library.folder if whole_library and library is not None else None,
+            context=None if whole_library else _texts(context),
             variables={"history": history, "question": question},
         ) as sandbox:
             overview = _overview(library, context, sandbox.context_chars)
@@ -295,7 +302,9 @@ class RLM:
 
     def _direct(self, tree: RunTree, question, context, library) -> Outcome:
         """The baseline: as much of the context as fits, in one prompt."""
-        if library is not None:
+        if isinstance(context, Scope):
+            text = context.text
+        elif library is not None:
             text = snapshot.build(library)[0]
         else:
             text = context if isinstance(context, str) else "\n\n".join(context)
@@ -303,6 +312,29 @@ class RLM:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@dataclass
+class Scope:
+    """Some documents of a library, asked about on their own: the REPL's ``context`` holds
+    only their text, each after the header the whole library's context gives it."""
+
+    documents: list[Document]
+    text: str
+
+
+def _scoped(library: Library | None, only: list[str]) -> Scope:
+    if library is None:
+        raise ModelError("asking about some documents (only) needs a library")
+    documents = library.documents_in(only)
+    if not documents:
+        raise ModelError(f"none of {', '.join(only)} is a readable document of this library")
+    return Scope(documents, snapshot.build(library, documents)[0])
+
+
+def _texts(context) -> str | list[str]:
+    """What a REPL without a library wraps as its context."""
+    return context.text if isinstance(context, Scope) else context
 
 
 def _library_of(context) -> Library | None:
@@ -333,7 +365,10 @@ def _history(library: Library | None, conversation: str) -> list[dict]:
 
 def _overview(library: Library | None, context, chars: int) -> str:
     if library is not None:
-        docs = library.documents(include_unreadable=False)
+        if isinstance(context, Scope):
+            docs = context.documents
+        else:
+            docs = library.documents(include_unreadable=False)
         rows = [(printable(d.name), d.kind, d.pages, d.chars) for d in docs]
     else:
         pieces = [context] if isinstance(context, str) else list(context)
@@ -391,6 +426,7 @@ def _save(library: Library, question: str, result: RLMResult, budget: Budget) ->
             "fallback": int(result.fallback),
             "outcome": result.outcome,
             "note": result.note,
+            "scope": result.scope,
             "mode": result.mode,
             "models": result.models,
             "citations": [c.to_json() for c in result.citations],

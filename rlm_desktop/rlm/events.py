@@ -69,3 +69,21 @@ class FinalAnswer(Event):
     answer: str
     stop_reason: str
     fallback: bool = False
+
+
+_BY_KIND = {
+    cls.__name__: cls
+    for cls in (TurnStarted, ModelText, CodeRun, SubCallStarted, SubCallEnded, Notice, FinalAnswer)
+}
+
+
+def from_json(record: dict) -> Event | None:
+    """The event a saved record (``Event.to_json``) describes; None for one it cannot read."""
+    name = "".join(part.capitalize() for part in str(record.get("kind", "")).split("_"))
+    cls = _BY_KIND.get(name)
+    if cls is None:
+        return None
+    try:
+        return cls(**{k: v for k, v in record.items() if k != "kind"})
+    except TypeError:  # saved by another version, with other fields
+        return None

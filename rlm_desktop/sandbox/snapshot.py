@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from rlm_desktop.store.documents import Document
 from rlm_desktop.store.reader import LibraryReader
 from rlm_desktop.textsafe import printable
 
@@ -21,9 +22,11 @@ _FORMAT = 3
 _HEADER = "=== Document {n}: {path} ({kind}{pages}, {chars:,} characters) ===\n"
 
 
-def build(library: LibraryReader) -> tuple[str, list[dict]]:
-    """Concatenate every readable document, each after a one-line header naming it (the
-    path escaped, so no file name can break the line or forge another header).
+def build(
+    library: LibraryReader, documents: list[Document] | None = None
+) -> tuple[str, list[dict]]:
+    """Concatenate every readable document (or these ones), each after a one-line header
+    naming it (the path escaped, so no file name can break the line or forge another header).
 
     Returns the text and, per document, its id, name, path, kind, pages, length and the
     offset where its text starts.
@@ -31,7 +34,9 @@ def build(library: LibraryReader) -> tuple[str, list[dict]]:
     parts: list[str] = []
     meta: list[dict] = []
     offset = 0
-    for n, doc in enumerate(library.documents(include_unreadable=False), 1):
+    if documents is None:
+        documents = library.documents(include_unreadable=False)
+    for n, doc in enumerate(documents, 1):
         pages_text = f", {doc.pages} pages" if doc.pages else ""
         header = _HEADER.format(
             n=n, path=printable(doc.path), kind=doc.kind, pages=pages_text, chars=doc.chars

@@ -111,6 +111,22 @@ class Library(LibraryReader):
             )
         return _rowid(cursor)
 
+    def delete_run(self, run_id: int) -> None:
+        """Forget a saved run (its question, answer and trajectory)."""
+        with self.db.atomic():
+            cursor = self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        if cursor.rowcount == 0:
+            raise LibraryError(f"no saved run with id {run_id}")
+
+    def rename_run(self, run_id: int, title: str) -> None:
+        """Give a saved run a name for the history ("" shows its question again)."""
+        with self.db.atomic():
+            cursor = self._conn.execute(
+                "UPDATE runs SET title = ? WHERE id = ?", (title.strip(), run_id)
+            )
+        if cursor.rowcount == 0:
+            raise LibraryError(f"no saved run with id {run_id}")
+
     def add_sources(self, paths: Iterable[str]) -> None:
         """Remember files/folders the user added (for later rescans)."""
         with self.db.atomic():

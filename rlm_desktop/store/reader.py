@@ -7,8 +7,9 @@ it (read-only, before it confines itself); ``Library`` adds writing on top.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
@@ -26,7 +27,7 @@ from rlm_desktop.store.documents import (
 from rlm_desktop.store.search import SearchHit, quote_candidates, search_passages
 
 # The columns of a saved run that hold JSON.
-RUN_JSON = ("models", "citations", "explored", "usage", "settings", "events")
+RUN_JSON = ("models", "citations", "explored", "usage", "settings", "events", "scope")
 # (document id, offset of the passage in the document, page, page label, first line)
 Boundary = tuple[int, int, int | None, str | None, int]
 
@@ -89,6 +90,15 @@ class LibraryReader:
         where = FINISHED if include_unreadable else READABLE
         rows = self._conn.execute(f"SELECT * FROM documents WHERE {where} ORDER BY path")
         return [Document.from_row(row) for row in rows]
+
+    def documents_in(self, paths: Iterable[str]) -> list[Document]:
+        """The readable documents at these paths or inside these folders, in library order."""
+        wanted = [str(Path(p).expanduser().resolve()) for p in paths]
+        return [
+            d
+            for d in self.documents(include_unreadable=False)
+            if any(d.path == w or d.path.startswith(w.rstrip(os.sep) + os.sep) for w in wanted)
+        ]
 
     def document(self, doc_id: int) -> Document:
         """Return one document by id."""
@@ -154,6 +164,42 @@ class LibraryReader:
         )
         return "".join(row[0] for row in rows)
 
+    def text_around(
+        self, doc_id: int, start: int, end: int, margin: int = 100_000
+    ) -> tuple[str, int, int]:
+        """The part of a document's text from about ``margin`` characters before ``start``
+        to as far after ``end``, as (text, its offset in the document, its first line's
+        number): a passage of a multi-gigabyte log is shown without reading the rest."""
+        first = self._ordinal_at(doc_id, max(0, start - margin))
+        last = self._ordinal_at(doc_id, end + margin)
+        rows = self._conn.execute(
+            "SELECT start, line_start, text FROM passages "
+            "WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
+            (doc_id, first, last),
+        ).fetchall()
+        if not rows:
+            return "", 0, 1
+        return "".join(row[2] for row in rows), rows[0][0], rows[0][1]
+
+    def _ordinal_at(self, doc_id: int, offset: int) -> int:
+        """The ordinal of the passage holding ``offset`` (passages tile the text in order),
+        found by bisection over the (doc_id, ordinal) index."""
+        low, high = self._conn.execute(
+            "SELECT MIN(ordinal), MAX(ordinal) FROM passages WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        if low is None:
+            return 0
+        while low < high:
+            middle = (low + high + 1) // 2
+            row = self._conn.execute(
+                "SELECT start FROM passages WHERE doc_id = ? AND ordinal = ?", (doc_id, middle)
+            ).fetchone()
+            if row is not None and row[0] <= offset:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
     def passage_text(self, passage_id: int) -> str:
         """The text of one passage."""
         row = self._conn.execute("SELECT text FROM passages WHERE id = ?", (passage_id,)).fetchone()
@@ -212,7 +258,7 @@ class LibraryReader:
         """Saved runs, newest first (or one conversation's, oldest first), without events."""
         columns = (
             "id, conversation, question, answer, stop_reason, fallback, outcome, note, mode, "
-            "models, citations, usage, created_at"
+            "models, citations, usage, created_at, title, scope"
         )
         if conversation is None:
             rows = self._conn.execute(f"SELECT {columns} FROM runs ORDER BY id DESC")

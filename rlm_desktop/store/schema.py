@@ -176,3 +176,11 @@ def _ocr(db: Database) -> None:
         "UPDATE documents SET ocr_pending = 1 "
         f"WHERE warnings LIKE '%not OCR''d%' OR (status = 'skipped' AND ({images}))"
     )
+
+
+@migrations(name="007_run_title_scope")
+def _run_title_scope(db: Database) -> None:
+    # A name the user gave a saved run in the history ("" shows its question), and the
+    # documents a question was asked about (a JSON list of paths; [] for the whole library).
+    db.execute("ALTER TABLE runs ADD COLUMN title TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE runs ADD COLUMN scope TEXT NOT NULL DEFAULT '[]'")
