@@ -174,11 +174,11 @@ class RLM:
         tree = RunTree(root, sub, config, tracker, emit)
         self._tree = tree
         library = _library_of(context)
-        tree.locator = _locator(library, context)
         owned = library if library is not None and library is not context else None
         clock = tracker.start_clock(self.cancel)
         try:
             asked = _scoped(library, only) if only else context
+            tree.locator = _locator(library, asked)
             return self._complete(tree, question, asked, library, conversation, save, events)
         finally:
             if clock is not None:
@@ -247,12 +247,13 @@ class RLM:
 
     def _rlm(self, tree: RunTree, question, context, library, history) -> Outcome:
         """The method: the root model explores the context in a REPL."""
-        whole_library = library is not None and not isinstance(context, Scope)
+        only = [d.id for d in context.documents] if isinstance(context, Scope) else None
         with tree.repl(
             0,
-            library=library.folder if whole_library and library is not None else None,
-            context=None if whole_library else _texts(context),
+            library=library.folder if library is not None else None,
+            context=context if library is None else None,
             variables={"history": history, "question": question},
+            only=only,
         ) as sandbox:
             overview = _overview(library, context, sandbox.context_chars)
             return tree.loop(question, sandbox, 0, overview, history)
@@ -332,11 +333,6 @@ def _scoped(library: Library | None, only: list[str]) -> Scope:
     return Scope(documents, snapshot.build(library, documents)[0])
 
 
-def _texts(context) -> str | list[str]:
-    """What a REPL without a library wraps as its context."""
-    return context.text if isinstance(context, Scope) else context
-
-
 def _library_of(context) -> Library | None:
     if isinstance(context, Library):
         return context
@@ -383,13 +379,15 @@ def _overview(library: Library | None, context, chars: int) -> str:
 
 
 def _locator(library: Library | None, context) -> Callable[[], Context]:
-    """Loads, on first use and once per run, the text that reads are traced against."""
+    """Loads, on first use and once per run, the text that reads are traced against: the
+    same text as the root REPL's ``context`` (so the places its helpers hand out agree)."""
     loaded: list[Context] = []
+    only = [d.id for d in context.documents] if isinstance(context, Scope) else None
 
     def load() -> Context:
         if not loaded:
             if library is not None:
-                loaded.append(Context.from_library(library.folder / DB_FILENAME))
+                loaded.append(Context.from_library(library.folder / DB_FILENAME, only))
             elif isinstance(context, str):
                 loaded.append(Context.from_text(context))
             else:

@@ -62,11 +62,14 @@ class RunTree:
         library: Path | None = None,
         context: str | list[str] | None = None,
         variables: dict | None = None,
+        only: list[int] | None = None,
     ) -> Iterator[Sandbox]:
-        """A started REPL for an RLM at ``depth``, tracked while open so a cancel can kill it."""
+        """A started REPL for an RLM at ``depth``, tracked while open so a cancel can kill it
+        (``only``: the ids of the library's documents its ``context`` holds, else all)."""
         sandbox = Sandbox(
             library=library,
             context=context,
+            only=only,
             limits=self.config.sandbox,
             on_subcall=lambda call: subcalls.answer(self, call, depth),
             variables=variables,

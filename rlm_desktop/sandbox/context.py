@@ -88,6 +88,7 @@ class Context(str):
     _gram_index: GramIndex | None
     _index_file: str | None
     _handed: list[tuple[int, int]]
+    _some_documents: bool  # of some documents of its library only
 
     def __new__(cls, text: str) -> Context:
         self = super().__new__(cls, text)
@@ -98,6 +99,7 @@ class Context(str):
         self._gram_index = None
         self._index_file = None
         self._handed = []
+        self._some_documents = False
         return self
 
     # -------------------------------------------------------------- what code was handed
@@ -138,14 +140,16 @@ class Context(str):
     # -------------------------------------------------------------- building
 
     @classmethod
-    def from_library(cls, db_path: str | Path) -> Context:
-        """Load every readable document of a library (opened read-only)."""
+    def from_library(cls, db_path: str | Path, only: list[int] | None = None) -> Context:
+        """Load every readable document of a library (opened read-only), or those with the
+        ids ``only`` (a question about some documents)."""
         db_path = Path(db_path).resolve()
         # Kept open for search() and page/line lookups: the REPL child opens it before it
         # confines itself.
         library = LibraryReader.open(db_path)
-        text, meta, index_file = snapshot.load(db_path, library)
+        text, meta, index_file = snapshot.load(db_path, library, only)
         self = cls(text)
+        self._some_documents = only is not None
         self._index_file = index_file
         self.documents = [
             DocumentInfo(
@@ -326,8 +330,10 @@ class Context(str):
         Without a library (a child RLM's text), a simpler ranking of 10-line passages."""
         if self._library is None:
             return self._search_text(query, k)
-        hits = self._library.search(query, k)
         by_path = {d.path: d for d in self.documents}
+        # Of some documents only, more hits are asked for: others' are skipped below.
+        wanted = k * 5 if self._some_documents else k
+        hits = self._library.search(query, wanted)
         results = []
         for hit in hits:
             doc = by_path.get(hit.path)
@@ -337,6 +343,8 @@ class Context(str):
             text = str.__getitem__(self, slice(start, doc.start + hit.span.end))
             span = replace(hit.span, document=doc.name, text=text)
             results.append(SearchResult(span, round(hit.score, 3), start, self._hand))
+            if len(results) == k:
+                break
         return results
 
     def _search_text(self, query: str, k: int) -> list[SearchResult]:

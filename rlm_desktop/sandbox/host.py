@@ -80,6 +80,7 @@ class Sandbox:
         depth: int = 0,
         child_rlms: bool = False,
         locator: Callable[[], Context] | None = None,
+        only: list[int] | None = None,
     ) -> None:
         """``depth`` is the RLM's (0 for the root), to say who read what; ``child_rlms`` says
         that ``rlm_query`` starts a child RLM here (which explores the text it is given
@@ -106,6 +107,7 @@ class Sandbox:
         self._cell = 0
         self._locator: Context | None = None
         self.depth = depth
+        self.only = only  # ids of the library's documents its context holds (None: all)
         self.child_rlms = child_rlms
         self._shared_locator = locator
         self._hints = Hints()  # places of context handed to this REPL's code
@@ -172,8 +174,12 @@ class Sandbox:
         ]
         if self.library_db is not None:
             Library(self.library_db.parent).close()  # brings an older library's schema up to date
-            snapshot.ensure(self.library_db)
+            snapshot.ensure(self.library_db, self.only)
             command += ["--library", str(self.library_db)]
+            if self.only is not None:
+                only_file = Path(self._tmp) / "only.json"
+                only_file.write_text(json.dumps(self.only), encoding="utf-8")
+                command += ["--only-json", str(only_file)]
         else:
             context_file = Path(self._tmp) / "context.json"
             context_file.write_text(json.dumps(self.context), encoding="utf-8")
@@ -421,7 +427,7 @@ class Sandbox:
             if self._shared_locator is not None:
                 self._locator = self._shared_locator()
             elif self.library_db is not None:
-                self._locator = Context.from_library(self.library_db)
+                self._locator = Context.from_library(self.library_db, self.only)
             elif isinstance(self.context, str):
                 self._locator = Context.from_text(self.context)
             else:

@@ -7,6 +7,7 @@ and ``store.reader`` only: the REPL child imports this.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -63,24 +64,38 @@ def build(
     return "".join(parts), meta
 
 
-def _stem(rev: int) -> str:
-    return f"rev-{rev}.v{_FORMAT}"
+def _stem(rev: int, only: list[int] | None = None) -> str:
+    """The files' common name: the revision, and for some documents only, which ones."""
+    stem = f"rev-{rev}.v{_FORMAT}"
+    if only is not None:
+        ids = ",".join(str(i) for i in sorted(only))
+        stem += ".only-" + hashlib.sha256(ids.encode()).hexdigest()[:16]
+    return stem
 
 
-def _paths(db_path: Path, rev: int) -> tuple[Path, Path, Path]:
+def _paths(db_path: Path, rev: int, only: list[int] | None = None) -> tuple[Path, Path, Path]:
     folder = db_path.parent / CACHE_DIR
-    stem = _stem(rev)
+    stem = _stem(rev, only)
     return folder / f"{stem}.txt", folder / f"{stem}.grams.npy", folder / f"{stem}.json"
 
 
-def ensure(db_path: Path) -> Path:
-    """Write the snapshot of the library's current revision if missing; return its folder."""
+def _chosen(library: LibraryReader, only: list[int] | None) -> list[Document] | None:
+    """The readable documents among ``only`` (ids), in the library's order; None for all."""
+    if only is None:
+        return None
+    wanted = set(only)
+    return [d for d in library.documents(include_unreadable=False) if d.id in wanted]
+
+
+def ensure(db_path: Path, only: list[int] | None = None) -> Path:
+    """Write the snapshot of the library's current revision (of the documents with these ids
+    only, when given) if missing; return its folder."""
     with LibraryReader.open(db_path) as library, library.transaction():
         # One read transaction: revision and text agree.
         rev = library.revision()
-        text_path, index_path, meta_path = _paths(db_path, rev)
+        text_path, index_path, meta_path = _paths(db_path, rev, only)
         if not meta_path.exists():
-            text, meta = build(library)
+            text, meta = build(library, _chosen(library, only))
             text_path.parent.mkdir(exist_ok=True)
             _write_atomic(text_path, text.encode("utf-8"))
             _write_index(index_path, text)
@@ -88,7 +103,7 @@ def ensure(db_path: Path) -> Path:
             record = {"revision": rev, "chars": len(text), "documents": meta}
             _write_atomic(meta_path, json.dumps(record).encode("utf-8"))
     for stale in text_path.parent.glob("rev-*"):
-        if not stale.name.startswith(f"{_stem(rev)}."):
+        if not stale.name.startswith(f"{_stem(rev)}."):  # other revisions' (any scope)
             stale.unlink(missing_ok=True)
     return text_path.parent
 
@@ -111,10 +126,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load(db_path: Path, library: LibraryReader) -> tuple[str, list[dict], str | None]:
-    """The library's text, its document table and the path of its k-gram index (or None):
-    from the snapshot when it is current, else rebuilt from the passages."""
-    text_path, index_path, meta_path = _paths(db_path, library.revision())
+def load(
+    db_path: Path, library: LibraryReader, only: list[int] | None = None
+) -> tuple[str, list[dict], str | None]:
+    """The library's text (of the documents with these ids only, when given), its document
+    table and the path of its k-gram index (or None): from the snapshot when it is current,
+    else rebuilt from the passages."""
+    text_path, index_path, meta_path = _paths(db_path, library.revision(), only)
     try:
         record = json.loads(meta_path.read_text(encoding="utf-8"))
         with open(text_path, encoding="utf-8", newline="") as handle:  # keep \r as stored
@@ -123,4 +141,4 @@ def load(db_path: Path, library: LibraryReader) -> tuple[str, list[dict], str | 
             return text, record["documents"], str(index_path)
     except (OSError, ValueError, KeyError):
         pass
-    return (*build(library), None)
+    return (*build(library, _chosen(library, only)), None)

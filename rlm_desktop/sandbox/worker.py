@@ -248,9 +248,10 @@ def _print_cell_traceback(exc: BaseException) -> None:
     exc.__traceback__ = None
 
 
-def _load(args: argparse.Namespace, plain: object) -> tuple[Context, Any]:
+def _load(args: argparse.Namespace, plain: object, only: object) -> tuple[Context, Any]:
     if args.library:
-        source = Context.from_library(args.library)
+        ids = [i for i in only if isinstance(i, int)] if isinstance(only, list) else None
+        source = Context.from_library(args.library, ids)
         return source, source
     if isinstance(plain, str):
         source = Context.from_text(plain)
@@ -307,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--library")
     parser.add_argument("--context-json")
+    parser.add_argument("--only-json")  # ids of the library's documents to load (else all)
     parser.add_argument("--tmp", required=True)
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--cpu-s", type=int, required=True)
@@ -319,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # What the app left in the private folder is read before anything is mounted over it.
     plain = _read_json(args.context_json)
+    only = _read_json(args.only_json)
     globals_data = _read_json(args.globals_json)
     extra_globals = (
         {str(k): v for k, v in globals_data.items()} if isinstance(globals_data, dict) else {}
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_isolate:
         rules = _confine(args, isolation)
     sock = socket.socket(fileno=args.fd)
-    source, value = _load(args, plain)
+    source, value = _load(args, plain, only)
     if not args.no_isolate:
         isolation.landlock_abi = confine.landlock(args.tmp, _readable(args))
         if not isolation.landlock_abi:
