@@ -53,7 +53,10 @@ class SampleLicence:
 
 # The sample documents, grouped by the licence file that covers them.
 _SAMPLE_GROUPS = {
-    "LICENSE-loghub.txt": "the log samples (*.log) and the OpenSSH benchmark table, from loghub",
+    "LICENSE-loghub.txt": (
+        "the log samples (*.log) and the benchmark logs and tables (OpenSSH, Apache, HDFS), "
+        "from loghub"
+    ),
     "LICENSE-sample-files.txt": "the sample PDFs, from the py-pdf sample-files collection",
     "LICENSE-python-docx.txt": "the sample Word files, from python-docx's test files",
 }

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from rlm_desktop.bench.bombs import ingest_in_child, make_gz_bomb, make_word_bomb
 from rlm_desktop.bench.pdfgen import write_text_pdf
-from rlm_desktop.bench.report import BenchResult
+from rlm_desktop.bench.report import BenchResult, judged
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.store import Library
 
@@ -153,9 +153,11 @@ def bench_pdf(work: Path, quick: bool, log: Callable[[str], None]) -> BenchResul
         value=ours,
         baseline=bare,
         ratio=bare / ours,
-        goal="ours <= 1.25x bare (ratio >= 0.8)",
-        met=ours <= 1.25 * bare,
-        detail=f"{files * pages} pages; ours = hash + extract + chunk + SQLite/FTS5 write",
+        goal="ours <= 1.25x bare (ratio >= 0.8), on 1,000 pages",
+        # A few pages are dominated by fixed costs (opening the store): judged at full scale.
+        met=judged(ours <= 1.25 * bare, not quick),
+        detail="ours = hash + extract + chunk + SQLite/FTS5 write",
+        size=f"{files} PDFs x {pages} pages ({files * pages:,} pages)",
     )
 
 
@@ -171,9 +173,9 @@ def bench_rescan(work: Path, quick: bool, log: Callable[[str], None]) -> BenchRe
         value=again,
         baseline=first,
         ratio=first / again,
-        goal="rescan >= 20x faster",
-        met=first / again >= 20,
-        detail=f"{files} files",
+        goal="rescan >= 20x faster, on 1,000 files",
+        met=judged(first / again >= 20, not quick),
+        size=f"{files:,} small files",
     )
 
 
@@ -196,11 +198,12 @@ def bench_big_log_memory(
         value=done.peak_mb,
         baseline=size_mb,
         ratio=size_mb / done.peak_mb,
-        goal="peak < 300 MB",
-        met=done.peak_mb < 300,
+        goal="peak < 300 MB, for a 1 GB log",
+        # A log smaller than the goal's memory would pass even if read whole.
+        met=judged(done.peak_mb < 300, not quick),
         unit="MB",
-        detail=f"{size_mb:,.0f} MB log ingested in {done.seconds:,.0f} s "
-        f"({rate:,.1f} MB/s); baseline = file size",
+        detail=f"ingested in {done.seconds:,.0f} s ({rate:,.1f} MB/s); baseline = file size",
+        size=f"a {size_mb:,.0f} MB generated log",
     )
     return result, path, rate
 
@@ -227,26 +230,34 @@ def bench_bombs(
             value=refused.peak_mb,
             baseline=float(unpacked_mb),
             ratio=unpacked_mb / refused.peak_mb,
-            goal="refused, peak < 300 MB, < 60 s",
-            met=refused.status == "failed" and refused.peak_mb < 300 and refused.seconds < 60,
+            goal="refused, peak < 300 MB, < 60 s, for 2 GB unpacked",
+            met=judged(
+                refused.status == "failed" and refused.peak_mb < 300 and refused.seconds < 60,
+                not quick,
+            ),
             unit="MB",
             detail=f"{word_mb:,.1f} MB .docx whose document.xml unpacks to {unpacked_mb:,} MB: "
             f"{refused.status} in {refused.seconds:,.1f} s ({refused.reason}); "
             "baseline = unpacked size",
+            size=f"{word_mb:,.1f} MB .docx, {unpacked_mb:,} MB unpacked",
         ),
         BenchResult(
             name=".gz bomb throughput vs the plain log",
             value=gz_rate,
             baseline=plain_rate,
             ratio=gz_rate / plain_rate,
-            goal="ingested at >= 0.8x plain, peak < 300 MB",
-            met=streamed.status == "added"
-            and gz_rate >= 0.8 * plain_rate
-            and streamed.peak_mb < 300,
+            goal="ingested at >= 0.8x plain, peak < 300 MB, for 1 GB unpacked",
+            met=judged(
+                streamed.status == "added"
+                and gz_rate >= 0.8 * plain_rate
+                and streamed.peak_mb < 300,
+                not quick,
+            ),
             unit="MB/s",
             detail=f"{gz_mb:,.1f} MB .gz unpacking to {text_mb:,.0f} MB: {streamed.status} in "
             f"{streamed.seconds:,.0f} s, peak {streamed.peak_mb:,.0f} MB; "
             "baseline = the plain log of row (c)",
+            size=f"{gz_mb:,.1f} MB .gz, {text_mb:,.0f} MB unpacked",
         ),
     ]
 

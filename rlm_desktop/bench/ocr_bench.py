@@ -78,6 +78,7 @@ def _measure(work: Path, files: int, pages: int, log: Callable[[str], None]) -> 
             detail=f"{total} pages ingested (render + OCR + chunk + write, one worker per "
             f"core) in {elapsed:,.1f} s; baseline = Tesseract alone on the clean page images "
             "in memory, one core",
+            size=f"{files} scanned PDFs of {total // files} A4 pages at 300 dpi",
         ),
         BenchResult(
             name="OCR word accuracy",
@@ -90,6 +91,7 @@ def _measure(work: Path, files: int, pages: int, log: Callable[[str], None]) -> 
             detail=f"scans with mild noise ({_NOISE:.1%} of pixels) and {_ANGLE:g} degrees of "
             f"rotation, through the PDF; mean OCR confidence {confidence:.0%}; baseline = "
             "the clean page images",
+            size=f"{total} scanned pages of {_LINES_PER_PAGE} lines",
         ),
     ]
 

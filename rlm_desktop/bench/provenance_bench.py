@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlm_desktop.bench.report import BenchResult
+from rlm_desktop.bench.report import BenchResult, judged
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.cells import CellResult
 from rlm_desktop.sandbox.context import Context
@@ -703,7 +703,8 @@ def run_cells(
 
 
 def provenance_rows(run: ProvenanceRun, library_note: str) -> tuple[BenchResult, BenchResult]:
-    """The recall and wrong rows, each with its per-pattern breakdown."""
+    """The recall and wrong rows, each with its per-pattern breakdown. Both are shares of
+    what the cells printed, so they are judged at any library size."""
     ours, naive = run.total(run.ours), run.total(run.naive)
     names = sorted(run.ours)
     recall_by = ", ".join(f"{name} {run.ours[name].recall:.2f}" for name in names)
@@ -720,6 +721,7 @@ def provenance_rows(run: ProvenanceRun, library_note: str) -> tuple[BenchResult,
         goal=f">= {RECALL_GOAL}",
         met=ours.recall >= RECALL_GOAL,
         unit="",
+        size=f"{ours.cells} cells on {library_note}",
         detail=f"{ours.cells} real cells, {run.session} to a REPL, on {library_note}; "
         f"{ours.printed:,} library characters printed in pieces of {MIN_PIECE}+ (whitespace "
         "around a piece not counted), share attributed to the right document, lines and "
@@ -734,6 +736,7 @@ def provenance_rows(run: ProvenanceRun, library_note: str) -> tuple[BenchResult,
         goal=f"<= {WRONG_GOAL}",
         met=ours.wrong_share <= WRONG_GOAL,
         unit="",
+        size=f"{ours.cells} cells on {library_note}",
         detail=f"share of the {ours.attributed:,} characters attributed that lie outside "
         "every place the cell printed; a text repeated in the library that the run could not "
         "pin down is listed at each copy as 'one of N places' and counted once, wrong only "
@@ -782,9 +785,12 @@ def mixed_output(text: Context, chars: int, seed: int = 5) -> tuple[str, list[In
     return "\n".join(parts)[:chars], places
 
 
-def bench_trace_time(library_dir: Path, note: str, repeat: int = 9) -> BenchResult:
+def bench_trace_time(
+    library_dir: Path, note: str, repeat: int = 9, full_scale: bool = True
+) -> BenchResult:
     """Tracing one 20,000-character output on the host's locator (index memory-mapped from
-    the snapshot, as a run loads it) versus ``str.find`` of each of its lines."""
+    the snapshot, as a run loads it) versus ``str.find`` of each of its lines. The goal is
+    set for the 10M-token library: on a smaller one the row is indicative only."""
     box = Sandbox(library=library_dir)  # never started: the host traces without the child
     snapshot.ensure(library_dir / "library.db")  # the index file the locator maps
     locator = box.locator
@@ -812,8 +818,9 @@ def bench_trace_time(library_dir: Path, note: str, repeat: int = 9) -> BenchResu
         value=ours,
         baseline=naive,
         ratio=naive / ours,
-        goal=f"<= {TRACE_GOAL_S * 1000:.0f} ms",
-        met=ours <= TRACE_GOAL_S,
+        goal=f"<= {TRACE_GOAL_S * 1000:.0f} ms, on 10M tokens",
+        met=judged(ours <= TRACE_GOAL_S, full_scale),
+        size=f"a 20,000-character output, {note} ({megabytes:,.0f} MB)",
         detail=f"{note} ({megabytes:,.0f} MB); {len(places)} library lines (grep-style, "
         f"numbered, some repeated all over the library) between model text, traced to "
         f"{len(traced)} places; median of {repeat}; the k-gram "

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from rlm_desktop.bench import provenance_bench
 from rlm_desktop.bench.ingest_bench import make_big_log
-from rlm_desktop.bench.report import BenchResult
+from rlm_desktop.bench.report import BenchResult, judged
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.context import Context
@@ -61,8 +61,12 @@ def make_library(
     return folder / "lib"
 
 
-def bench_start(library_dir: Path, work: Path, repeat: int) -> tuple[BenchResult, BenchResult]:
-    """Start-to-first-result versus plain Python reading the text; child memory after start."""
+def bench_start(
+    library_dir: Path, work: Path, repeat: int, size: str, full_scale: bool = True
+) -> tuple[BenchResult, BenchResult]:
+    """Start-to-first-result versus plain Python reading the text; child memory after start.
+    Both goals are set for the 10M-token library: below it, fixed costs (the interpreter,
+    the sandbox) dominate, so a smaller library's rows are indicative only."""
     context = Context.from_library(library_dir / "library.db")
     text_file = work / "context.txt"
     text_file.write_text(str(context), encoding="utf-8")
@@ -97,9 +101,10 @@ def bench_start(library_dir: Path, work: Path, repeat: int) -> tuple[BenchResult
         value=ours,
         baseline=baseline,
         ratio=baseline / ours,
-        goal="ours <= 2x plain (ratio >= 0.5)",
-        met=ours <= 2 * baseline,
-        detail=f"{text_mb:,.0f} MB of text; median of {repeat}; both include interpreter "
+        goal="ours <= 2x plain (ratio >= 0.5), on 10M tokens",
+        met=judged(ours <= 2 * baseline, full_scale),
+        size=f"{size} ({text_mb:,.0f} MB of text)",
+        detail=f"median of {repeat}; both include interpreter "
         "start; ours reads the library's text snapshot (written once per library change)",
     )
     memory = BenchResult(
@@ -107,16 +112,20 @@ def bench_start(library_dir: Path, work: Path, repeat: int) -> tuple[BenchResult
         value=rss,
         baseline=text_mb,
         ratio=text_mb / rss,
-        goal="PSS < 3x text (ratio > 0.33)",
-        met=rss < 3 * text_mb,
+        goal="PSS < 3x text (ratio > 0.33), on 10M tokens",
+        met=judged(rss < 3 * text_mb, full_scale),
         unit="MB",
         detail="baseline = size of the text",
+        size=f"{size} ({text_mb:,.0f} MB of text)",
     )
     return start, memory
 
 
-def bench_locate(library_dir: Path, snippets: int) -> BenchResult:
-    """Locating printed snippets: the k-gram index versus one str.find per snippet."""
+def bench_locate(
+    library_dir: Path, snippets: int, size: str, full_scale: bool = True
+) -> BenchResult:
+    """Locating printed snippets: the k-gram index versus one str.find per snippet. Loading
+    the index is a fixed cost that 1,000 snippets on 10M tokens repay: judged at that scale."""
     snapshot.ensure(library_dir / "library.db")
     context = Context.from_library(library_dir / "library.db")
     text = str(context)
@@ -147,11 +156,11 @@ def bench_locate(library_dir: Path, snippets: int) -> BenchResult:
         value=ours_s,
         baseline=naive_s,
         ratio=naive_s / ours_s,
-        goal="at least 10x faster",
-        met=naive_s / ours_s >= 10,
-        detail=f"{snippets} snippets of 200-2,000 characters; ours includes loading the "
-        "k-gram index "
+        goal="at least 10x faster, 1,000 snippets on 10M tokens",
+        met=judged(naive_s / ours_s >= 10, full_scale),
+        detail="snippets of 200-2,000 characters; ours includes loading the k-gram index "
         "(built with the text snapshot, once per library change)",
+        size=f"{snippets:,} snippets, {size}",
     )
 
 
@@ -163,16 +172,20 @@ def run_sandbox_benchmarks(
     with tempfile.TemporaryDirectory(prefix="rlm-bench-") as tmp:
         work = Path(tmp)
         library_dir = make_library(work, tokens, log, extra=provenance_bench.write_hard_documents)
+        note = f"a {tokens / 1e6:g}M-token library"
         log("timing REPL start and plain reads")
-        start, memory = bench_start(library_dir, work, repeat=3 if quick else 5)
+        start, memory = bench_start(library_dir, work, 3 if quick else 5, note, not quick)
         log("timing locate")
-        results = [start, memory, bench_locate(library_dir, 100 if quick else 1000)]
-        note = f"a {tokens / 1e6:g}M-token library" + (" (--quick)" if quick else "")
+        results = [
+            start,
+            memory,
+            bench_locate(library_dir, 100 if quick else 1000, note, not quick),
+        ]
         log("provenance: running cells in the REPL")
         cells = 120 if quick else 240
         # The worst cells' code is logged: brackets in it are text, not console markup.
         run = provenance_bench.run_cells(library_dir, cells, log=lambda msg: log(escape(msg)))
         results += provenance_bench.provenance_rows(run, note)
         log("provenance: timing a trace")
-        results.append(provenance_bench.bench_trace_time(library_dir, note))
+        results.append(provenance_bench.bench_trace_time(library_dir, note, full_scale=not quick))
         return results

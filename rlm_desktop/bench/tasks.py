@@ -1,20 +1,45 @@
-"""Long-context tasks with known answers, generated from a seed: needle, aggregation, pairs,
-multi-hop, and questions over a real log with its structured ground truth."""
+"""Generated long-context tasks with known answers, from a seed and a size in characters:
+needle (S-NIAH), aggregation (OOLONG), pairs (OOLONG-Pairs) and multi-hop (BrowseComp-like).
+``lengths.make_task`` sizes them in the model's tokens; ``logtasks`` adds tasks on real logs."""
 
 from __future__ import annotations
 
-import csv
 import random
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from rlm_desktop.paths import resources_dir
+from rlm_desktop.bench.scoring import ExactName, ExactNumber, Needle, PairF1, Scorer, pair
 
-CHARS_PER_TOKEN = 4
-KINDS = ("needle", "aggregation", "pairs", "multihop", "logs")
+
+@dataclass
+class Task:
+    """One question over documents, with its answer and the scorer that grades a reply.
+
+    ``length`` is the size asked for and ``tokens`` the size measured (both in the model's
+    tokens, set by ``lengths.make_task``); ``facts`` are ground-truth details for tests, the
+    scripted strategies and the report.
+    """
+
+    kind: str
+    seed: int
+    documents: list[tuple[str, str]]  # (file name, text)
+    question: str
+    answer: str
+    scorer: Scorer = field(repr=False)
+    gold_documents: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    length: int = 0
+    tokens: int = 0
+
+    @property
+    def chars(self) -> int:
+        """Characters in all its documents."""
+        return sum(len(text) for _, text in self.documents)
+
+
+Generator = Callable[[int, int], Task]  # (seed, characters) -> task
 
 _FILLER = (
     "the committee reviewed the quarterly figures before lunch",
@@ -53,22 +78,8 @@ _WORDS = (
 )
 
 
-@dataclass
-class Task:
-    """One question over generated documents, with its answer and how to score a reply."""
-
-    kind: str
-    seed: int
-    tokens: int
-    documents: list[tuple[str, str]]  # (file name, text)
-    question: str
-    answer: str
-    score: Callable[[str], float] = field(repr=False)
-    gold_documents: list[str] = field(default_factory=list)
-    facts: dict = field(default_factory=dict)  # ground truth details, for tests and reports
-
-
-def _filler(rng: random.Random, chars: int) -> list[str]:
+def filler(rng: random.Random, chars: int) -> list[str]:
+    """Plain sentences adding up to about ``chars`` characters."""
     sentences, size = [], 0
     while size < chars:
         sentence = rng.choice(_FILLER).capitalize() + "."
@@ -77,49 +88,20 @@ def _filler(rng: random.Random, chars: int) -> list[str]:
     return sentences
 
 
-def score_exact(expected: str) -> Callable[[str], float]:
-    """1 when the reply contains the expected answer (case-insensitive), else 0."""
-    return lambda reply: float(expected.lower() in reply.lower())
-
-
-def score_number(expected: int) -> Callable[[str], float]:
-    """0.75 ** |error| of the first number in the reply (0 when there is none)."""
-
-    def score(reply: str) -> float:
-        found = re.search(r"-?\d+", reply.replace(",", ""))
-        return 0.75 ** abs(int(found.group()) - expected) if found else 0.0
-
-    return score
-
-
-def score_pairs(expected: set[tuple[str, str]]) -> Callable[[str], float]:
-    """F1 of the (user, user) pairs named in the reply against the expected pairs."""
-
-    def score(reply: str) -> float:
-        found = {tuple(sorted(p)) for p in re.findall(r"\(?\s*(\d+)\s*,\s*(\d+)\s*\)?", reply)}
-        if not expected and not found:
-            return 1.0
-        hits = len(found & expected)
-        if not hits:
-            return 0.0
-        precision, recall = hits / len(found), hits / len(expected)
-        return 2 * precision * recall / (precision + recall)
-
-    return score
-
-
-def needle(seed: int, tokens: int) -> Task:
+def needle(seed: int, chars: int) -> Task:
     """A "special magic number" hidden at a random depth of filler, with decoys for other keys."""
     rng = random.Random(seed)
-    sentences = _filler(rng, tokens * CHARS_PER_TOKEN)
+    sentences = filler(rng, chars)
     key = f"{rng.choice(_WORDS)}-{rng.randrange(100, 999)}"
     number = str(rng.randrange(1_000_000, 9_999_999))
+    decoys = []
     for _ in range(3):
         decoy = f"{rng.choice(_WORDS)}-{rng.randrange(100, 999)}"
         if decoy != key:
+            decoys.append(str(rng.randrange(10**6, 10**7)))
             sentences.insert(
                 rng.randrange(len(sentences)),
-                f"The special magic number for {decoy} is {rng.randrange(10**6, 10**7)}.",
+                f"The special magic number for {decoy} is {decoys[-1]}.",
             )
     depth = rng.random()
     position = int(depth * len(sentences))
@@ -128,23 +110,25 @@ def needle(seed: int, tokens: int) -> Task:
     return Task(
         "needle",
         seed,
-        tokens,
         [("haystack.txt", text)],
         f"What is the special magic number for {key}?",
         number,
-        score_exact(number),
+        Needle(number, tuple(decoys)),
         ["haystack.txt"],
         {"key": key, "depth": depth, "line": position + 1},
     )
 
 
-def _instances(rng: random.Random, tokens: int) -> list[tuple[str, int, str, str]]:
+def _instances(rng: random.Random, chars: int) -> list[tuple[str, int, str, str]]:
+    """Lines of ``chars`` characters; fewer users in shorter texts (60 from 48,000 characters
+    on), so that users ask several questions each at any length."""
+    users = max(4, min(60, chars // 800))
     rows, size, day = [], 0, 0
-    while size < tokens * CHARS_PER_TOKEN:
+    while size < chars:
         label = rng.choice(LABELS)
         word = rng.choice(_WORDS)
         text = rng.choice(_INSTANCES[label]).format(w=word, W=word[:3].upper())
-        user = str(rng.randrange(10_000, 10_060))
+        user = str(rng.randrange(10_000, 10_000 + users))
         date = f"2026-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}"
         day += rng.random() < 0.05
         rows.append((date, int(user), text, label))
@@ -152,10 +136,11 @@ def _instances(rng: random.Random, tokens: int) -> list[tuple[str, int, str, str
     return rows
 
 
-def aggregation(seed: int, tokens: int) -> Task:
-    """OOLONG-style: lines "Date || User || Instance"; the label of each line must be inferred."""
+def aggregation(seed: int, chars: int) -> Task:
+    """OOLONG-style: lines "Date || User || Instance"; the label of each line must be inferred.
+    Scored as OOLONG scores counts: 0.75 ** |error|."""
     rng = random.Random(seed)
-    rows = _instances(rng, tokens)
+    rows = _instances(rng, chars)
     text = "".join(f"{d} || {u} || {t}\n" for d, u, t, _ in rows)
     counts = Counter(label for *_, label in rows)
     label = rng.choice(LABELS)
@@ -166,42 +151,54 @@ def aggregation(seed: int, tokens: int) -> Task:
     return Task(
         "aggregation",
         seed,
-        tokens,
         [("questions.txt", text)],
         question,
         str(counts[label]),
-        score_number(counts[label]),
+        ExactNumber(counts[label], partial=True),
         ["questions.txt"],
         {"label": label, "counts": dict(counts)},
     )
 
 
-def pairs(seed: int, tokens: int) -> Task:
-    """OOLONG-Pairs-style: all pairs of users who both asked a location and a person question."""
+def _asked_both(asked: dict[int, Counter[str]], least: int) -> list[int]:
+    """Users who asked at least ``least`` location and ``least`` person questions."""
+    return sorted(u for u, c in asked.items() if min(c["location"], c["person"]) >= least)
+
+
+def pairs(seed: int, chars: int) -> Task:
+    """OOLONG-Pairs-style: all pairs of users who both asked at least ``k`` location and ``k``
+    person questions. ``k`` grows with the length, as the largest that still leaves a third of
+    the users, so that long texts do not make every pair an answer; texts are drawn again until
+    at least two users qualify (an empty answer tests nothing)."""
     rng = random.Random(seed)
-    rows = _instances(rng, tokens)
+    both: list[int] = []
+    while len(both) < 2:
+        rows = _instances(rng, chars)
+        asked: dict[int, Counter[str]] = {}
+        for _, user, _, label in rows:
+            asked.setdefault(user, Counter())[label] += 1
+        least = 1
+        while len(_asked_both(asked, least + 1)) >= max(2, len(asked) // 3):
+            least += 1
+        both = _asked_both(asked, least)
     text = "".join(f"{d} || {u} || {t}\n" for d, u, t, _ in rows)
-    asked: dict[int, set[str]] = {}
-    for _, user, _, label in rows:
-        asked.setdefault(user, set()).add(label)
-    both = sorted(u for u, labels in asked.items() if {"location", "person"} <= labels)
-    expected = {(str(a), str(b)) for a, b in combinations(both, 2)}
+    expected = frozenset(pair(str(a), str(b)) for a, b in combinations(both, 2))
+    times = "once" if least == 1 else f"{least} times"
     question = (
         "Each line is a question whose type is one of " + ", ".join(LABELS) + ". List "
-        "every pair of user IDs (as (a, b)) where both users asked at least one location "
-        "question and at least one person question."
+        f"every pair of user IDs (as (a, b)) where both users asked a location question at "
+        f"least {times} and a person question at least {times}."
     )
     answer = ", ".join(f"({a}, {b})" for a, b in sorted(expected))
     return Task(
         "pairs",
         seed,
-        tokens,
         [("questions.txt", text)],
         question,
         answer,
-        score_pairs(expected),
+        PairF1(expected),
         ["questions.txt"],
-        {"users": both},
+        {"users": both, "least": least},
     )
 
 
@@ -211,125 +208,57 @@ _PLACES = ("Ystrad", "Corve", "Hallow", "Mirefield", "Skarn", "Ottering", "Brume
 _LANDS = ("Merrow", "Tessaly", "Varn", "Oskar", "Lune", "Pellam")
 
 
-def multihop(seed: int, tokens: int) -> Task:
-    """Two hops over fictional biographies and gazetteers, with near-duplicate distractors."""
+def multihop(seed: int, chars: int) -> Task:
+    """Two hops over fictional biographies and gazetteers, with a near-duplicate distractor.
+    Past the 64 distinct people, more biographies repeat people under other file names."""
     rng = random.Random(seed)
     place_land = {p: rng.choice(_LANDS) for p in _PLACES}
-    people = {}
+    born: dict[str, str] = {}
     documents: list[tuple[str, str]] = []
-    for _ in range(max(4, tokens * CHARS_PER_TOKEN // 1500)):
+    gazetteer = 8 * 700
+    while not documents or sum(len(t) for _, t in documents) + gazetteer < chars:
         name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-        if name in people:
-            continue
-        people[name] = rng.choice(_PLACES)
-        bio = [f"{name} was born in {people[name]}.", *_filler(rng, 1200)]
+        born.setdefault(name, rng.choice(_PLACES))
+        bio = [f"{name} was born in {born[name]}.", *filler(rng, 1200)]
         documents.append((f"bio-{len(documents):04d}.txt", " ".join(bio) + "\n"))
     for place, land in place_land.items():
         documents.append(
             (
                 f"place-{place.lower()}.txt",
-                f"{place} is a town in the country of {land}. "
-                + " ".join(_filler(rng, 600))
-                + "\n",
+                f"{place} is a town in the country of {land}. " + " ".join(filler(rng, 600)) + "\n",
             )
         )
-    target = rng.choice(sorted(people))
+    target = rng.choice(sorted(born))
     first, last = target.split()
     # A near-duplicate: a different person whose name differs by one letter.
     documents.append(
         (
             "bio-distractor.txt",
             f"{first} {last}e was born in "
-            f"{rng.choice([p for p in _PLACES if p != people[target]])}.\n",
+            f"{rng.choice([p for p in _PLACES if p != born[target]])}.\n",
         )
     )
-    land = place_land[people[target]]
+    land = place_land[born[target]]
     gold = [
         name
         for name, text in documents
-        if text.startswith(f"{target} was born") or name == f"place-{people[target].lower()}.txt"
+        if text.startswith(f"{target} was born") or name == f"place-{born[target].lower()}.txt"
     ]
     return Task(
         "multihop",
         seed,
-        tokens,
         documents,
         f"In which country is the town where {target} was born?",
         land,
-        score_exact(land),
+        ExactName(land, _LANDS),
         gold,
-        {"person": target, "town": people[target]},
+        {"person": target, "town": born[target]},
     )
 
 
-def _log_rows() -> list[dict]:
-    with open(resources_dir() / "bench" / "OpenSSH_2k.log_structured.csv", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def logs(seed: int, tokens: int) -> Task:
-    """A question over the OpenSSH loghub sample, answered from its structured ground truth."""
-    rng = random.Random(seed)
-    rows = _log_rows()
-    text = (resources_dir() / "samples" / "OpenSSH_2k.log").read_text(encoding="utf-8")
-    choice = rng.randrange(3)
-    if choice == 0:
-        event = rng.choice(
-            sorted(
-                {
-                    r["EventTemplate"]
-                    for r in rows
-                    if "Failed password" in r["EventTemplate"]
-                    or "Invalid user" in r["EventTemplate"]
-                }
-            )
-        )
-        count = sum(r["EventTemplate"] == event for r in rows)
-        question = f"How many log lines match the event template '{event}'?"
-        return Task(
-            "logs",
-            seed,
-            tokens,
-            [("OpenSSH_2k.log", text)],
-            question,
-            str(count),
-            score_number(count),
-            ["OpenSSH_2k.log"],
-            {"template": event},
-        )
-    if choice == 1:
-        breakins = [r for r in rows if "POSSIBLE BREAK-IN ATTEMPT" in r["Content"]]
-        last = breakins[-1]
-        stamp = f"{last['Date']} {last['Day']} {last['Time']}"
-        return Task(
-            "logs",
-            seed,
-            tokens,
-            [("OpenSSH_2k.log", text)],
-            "At what time (month, day, hh:mm:ss) was the last POSSIBLE BREAK-IN ATTEMPT?",
-            stamp,
-            score_exact(last["Time"]),
-            ["OpenSSH_2k.log"],
-            {"stamp": stamp},
-        )
-    busiest, _ = Counter(r["Pid"] for r in rows).most_common(1)[0]
-    return Task(
-        "logs",
-        seed,
-        tokens,
-        [("OpenSSH_2k.log", text)],
-        "Which sshd process id (pid) wrote the most log lines?",
-        busiest,
-        score_exact(busiest),
-        ["OpenSSH_2k.log"],
-        {"pid": busiest},
-    )
-
-
-GENERATORS: dict[str, Callable[[int, int], Task]] = {
+SYNTHETIC: dict[str, Generator] = {
     "needle": needle,
     "aggregation": aggregation,
     "pairs": pairs,
     "multihop": multihop,
-    "logs": logs,
 }
