@@ -32,6 +32,7 @@ _SHORT_PIECE = 64  # handed-out pieces shorter than this are matched directly to
 _SHORT_HINTS_TRIED = 4_000  # most recent handed-out pieces tried that way
 _EXACT_CHARS = 20_000  # a handed-out piece up to this long says which copy was read
 _EXACT_KEPT = 20_000  # handed-out pieces remembered (the most recent)
+_FIND_HEAD = 256  # characters of a piece that locate() looks up (the rest is compared)
 _COPIES_CHECKED = 4_096  # places checked to list the copies of a run
 _NEAR = 100_000  # how far from its printed neighbours a repeated run is looked for
 _LONGER_TRIED = 256  # copies of a run tried for a longer match
@@ -208,7 +209,9 @@ class GramIndex:
         table = None
         if table_file is not None:
             try:
-                table = np.load(table_file, mmap_mode="r")  # shared pages, not a copy
+                # Shared pages, not a copy; seen as a plain array (numpy.memmap's own
+                # machinery costs ten times a lookup's time on every call).
+                table = np.load(table_file, mmap_mode="r").view(np.ndarray)
             except (OSError, ValueError):
                 table = None
         if table is None or table.ndim != 2 or table.shape[0] != 2:
@@ -224,20 +227,16 @@ class GramIndex:
             return None
         if len(piece) >= MIN_RUN:
             np = _np()
-            # Every copy has an indexed gram at one of the piece's first STEP offsets.
-            head = piece[: MIN_RUN + STEP]
-            hashes = _hashes(_codes(head), 1)[:STEP]
+            # Every copy of the piece's head has an indexed gram in each class of offsets
+            # (mod STEP); the rarest gram of each class lists that class's copies.
+            head = piece[:_FIND_HEAD]
+            hashes = _hashes(_codes(head), 1)
             lo = np.searchsorted(self._keys, hashes, side="left")
             count = np.searchsorted(self._keys, hashes, side="right") - lo
-            if int(count.sum()) <= _COPIES_CHECKED:  # else: too common, scan the text instead
-                found = [
-                    start
-                    for offset in range(len(hashes))
-                    for pos in self._starts[int(lo[offset]) : int(lo[offset] + count[offset])]
-                    for start in [int(pos) - offset]
-                    if start >= 0 and self.text.startswith(piece, start)
-                ]
-                return (min(found), min(found) + len(piece)) if found else None
+            copies = self._list_copies(head, 0, len(head), lo, count)
+            if copies is not None:  # else: too common, scan the text instead
+                found = [c for c in copies if self.text.startswith(piece, c)]
+                return (found[0], found[0] + len(piece)) if found else None
         start = self.text.find(piece)
         return None if start == -1 else (start, start + len(piece))
 
