@@ -350,3 +350,25 @@ def test_repeated_lines_printed_among_others_are_placed_by_their_neighbours(libr
         )
     assert places(result) == {("repeat.log", 40, 44)}
     assert all(e.occurrences == 1 for e in result.explored)
+
+
+def test_each_cell_says_in_words_where_it_read(tmp_path, library_dir):
+    from rlm_desktop.gui.conversation_panel import progress_words
+    from rlm_desktop.gui.trajectory import TrajectoryView
+    from rlm_desktop.rlm.events import CodeRun
+
+    events = []
+    script = tmp_path / "words.json"
+    code = "print(context.grep('24200.: Invalid user webmaster')[0])"
+    script.write_text(json.dumps({"root": [repl(code), "FINAL(done)"], "sub": []}))
+    RLM(f"replay:{script}", on_event=events.append).completion("q", library_dir)
+    (cell,) = [e for e in events if isinstance(e, CodeRun)]
+    assert cell.read == "OpenSSH_2k.log line 2"
+    # The window's live progress line says the same.
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.instance() or QApplication([])
+    view = TrajectoryView()
+    view.add_event(cell)
+    words = progress_words(view, {"tokens": 10, "elapsed": 1.0, "seconds_left": 0})
+    assert "reading OpenSSH_2k.log line 2 (1 passage(s) so far)" in words

@@ -31,6 +31,7 @@ from rlm_desktop.gui.widgets import StatusLabel, button, confirm
 from rlm_desktop.gui.workers import Task
 from rlm_desktop.settings import Settings
 from rlm_desktop.store import Library
+from rlm_desktop.textsafe import printable
 
 if TYPE_CHECKING:
     from rlm_desktop.rlm.engine import RLM, RLMResult
@@ -391,11 +392,13 @@ class ConversationPanel(QTabWidget):
 
 
 def progress_words(view: TrajectoryView, progress: dict) -> str:
-    """A running question's progress in words: "Turn 2 · reading: 3 passages so far · 8
-    sub-calls, 3 done · 1,234 tokens · 12 s (588 s left)"."""
+    """A running question's progress in words: "Turn 2 · reading BGL.log lines 1-400 (3
+    passages so far) · 8 sub-calls, 3 done · 1,234 tokens · 12 s (588 s left)"."""
     parts = [f"Turn {view.turn or 1}"]
     if view.passages_read:
-        parts.append(f"reading: {view.passages_read} passage(s) so far")
+        where = f"reading {printable(view.last_read)} (" if view.last_read else "reading: "
+        close = ")" if view.last_read else ""
+        parts.append(f"{where}{view.passages_read} passage(s) so far{close}")
     if view.subcalls_queued:
         parts.append(f"{view.subcalls_queued} sub-calls, {view.subcalls_done} done")
     left = f" ({progress['seconds_left']:.0f} s left)" if progress["seconds_left"] else ""

@@ -110,6 +110,7 @@ class TrajectoryView(QTextBrowser):
         self._streaming = False
         self.events: list = []
         self.turn = self.subcalls_queued = self.subcalls_done = self.passages_read = 0
+        self.last_read = ""
 
     def restyle(self) -> None:
         """Draw the events again in the colours of the current theme."""
@@ -137,6 +138,7 @@ class TrajectoryView(QTextBrowser):
             self.subcalls_done += len(event.prompts)
         elif isinstance(event, CodeRun):
             self.passages_read += event.explored
+            self.last_read = event.read or self.last_read
         if isinstance(event, ModelText):
             self._stream(event.text)
             return

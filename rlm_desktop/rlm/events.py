@@ -40,6 +40,7 @@ class CodeRun(Event):
     error: str | None
     duration_s: float
     explored: int  # library passages this cell showed the model
+    read: str = ""  # where they are, in words: "BGL.log lines 1-400, audit.pdf p. 3"
 
 
 @dataclass(frozen=True)

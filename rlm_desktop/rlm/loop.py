@@ -197,6 +197,7 @@ class RunTree:
                 result.error,
                 result.duration_s,
                 len(result.explored),
+                _places_in_words(result.explored),
             )
         )
         return result
@@ -233,3 +234,16 @@ class RunTree:
         if len(parts) == 1:
             parts.append("(nothing printed)")
         return "\n".join(parts)
+
+
+def _places_in_words(explored: list[Explored], shown: int = 2) -> str:
+    """ "BGL.log lines 1-400, audit.pdf p. 3 lines 5-9 and 4 more" for a cell's reads."""
+    places = []
+    for record in explored:
+        page = f" p. {record.page}" if record.page is not None else ""
+        lines = f"line {record.line_start}"
+        if record.line_end != record.line_start:
+            lines = f"lines {record.line_start}-{record.line_end}"
+        places.append(f"{record.document}{page} {lines}")
+    more = f" and {len(places) - shown} more" if len(places) > shown else ""
+    return ", ".join(places[:shown]) + more
