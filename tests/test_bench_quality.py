@@ -367,8 +367,18 @@ def test_two_runs_compare_side_by_side(scripted_run, tmp_path):
 
 @pytest.mark.slow
 def test_the_demo_model_completes_a_tiny_bench_run(tmp_path):
+    from dataclasses import replace
+
+    from rlm_desktop.bench.quality import QUICK
+
+    # The quick preset's short replies and small budget, so the test takes about a minute.
     run = run_quality(
-        model="demo", kinds=["needle"], lengths=[1500], methods=["retrieval", "rlm"], out=tmp_path
+        model="demo",
+        kinds=["needle"],
+        lengths=[1500],
+        methods=["retrieval", "rlm"],
+        out=tmp_path,
+        preset=replace(QUICK, deadline_s=240.0),
     )
     assert [r.method for r in run.rows] == ["retrieval", "rlm"]
     assert all(0.0 <= r.score <= 1.0 and r.calls >= 1 for r in run.rows)
