@@ -43,10 +43,14 @@ class Settings:
     sub_model: str = ""  # empty: the same as model
     base_url: str = ""  # for openai:MODEL specs
     n_ctx: int = 0  # 0: the model's trained context, capped for RAM
-    n_threads: int = 0  # 0: all cores
-    n_gpu_layers: int = -1  # -1: all layers when the build supports a GPU, else 0
-    flash_attn: bool = False  # forced on by a quantized KV cache
+    n_threads: int = 0  # 0: physical cores to generate, all to read prompts, less busy ones
+    n_gpu_layers: int = -1  # -1: all layers that fit a GPU when the build supports one, else 0
+    flash_attn: bool = True  # where the build supports it; forced on by a quantized KV cache
     kv_type: str = ""  # "" (f16), or q8_0 / q4_0 to shrink the KV cache
+    # Sub-calls decode together in sub_slots sequences sharing a KV cache of sub_ctx tokens
+    # (0: as many as n_ctx); map_chunks sizes its pieces so that all slots fill.
+    sub_slots: int = 8
+    sub_ctx: int = 0
     recent_models: list[str] = field(default_factory=list)
     # Folders of .gguf files to offer besides the app's own downloads and the places other
     # apps keep theirs (LM Studio, GPT4All, Ollama, Jan, the Hugging Face and llama.cpp caches).

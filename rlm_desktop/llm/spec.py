@@ -90,6 +90,15 @@ def _check_root_window(spec: ModelSpec, n_ctx: int) -> None:
         raise ModelError(problem)
 
 
+def _key(spec: ModelSpec, role: str) -> str:
+    """One loaded model per file, however it was named; a replay script per role."""
+    if spec.kind == "demo":
+        return str(demo_model_path())
+    if spec.kind == "replay":
+        return f"{spec}#{role}"
+    return str(spec)
+
+
 class ModelPool:
     """Loads each model once; the root loop and sub-calls share a model file."""
 
@@ -105,22 +114,25 @@ class ModelPool:
         self.check_window = check_window
         self.base_url = base_url or self.settings.base_url or DEFAULT_BASE_URL
         self._loaded: dict[str, Backend] = {}
+        self._added: dict[str, Backend] = {}
         self._scripts: dict[str, ReplayScript] = {}
 
     def get(self, spec: str, role: str = "root") -> Backend:
         """The backend for a spec (and role, for replay scripts), loading it on first use."""
+        if spec in self._added:
+            return self._added[spec]
         parsed = parse_spec(spec)
         if role == "root" and parsed.kind in ("demo", "gguf") and self.check_window:
             _check_root_window(parsed, self.settings.n_ctx)
-        if parsed.kind == "demo":
-            key = str(demo_model_path())  # one model per file, however it was named
-        elif parsed.kind == "replay":
-            key = f"{parsed}#{role}"
-        else:
-            key = str(parsed)
+        key = _key(parsed, role)
         if key not in self._loaded:
             self._loaded[key] = self._load(parsed, role)
         return self._loaded[key]
+
+    def add(self, name: str, backend: Backend) -> None:
+        """Serve ``name`` (a spec, or any name) with a backend already loaded, for both roles
+        (benchmarks and tests share one); it is closed with the pool."""
+        self._added[name] = backend
 
     def _load(self, spec: ModelSpec, role: str) -> Backend:
         s = self.settings
@@ -135,6 +147,8 @@ class ModelPool:
                 n_gpu_layers=s.n_gpu_layers,
                 flash_attn=s.flash_attn,
                 kv_type=s.kv_type or None,
+                sub_slots=s.sub_slots,
+                sub_ctx=s.sub_ctx,
                 spec=str(spec),
             )
         if spec.kind == "replay":
@@ -156,6 +170,7 @@ class ModelPool:
 
     def close(self) -> None:
         """Release every loaded model."""
-        for backend in self._loaded.values():
+        for backend in {id(b): b for b in [*self._added.values(), *self._loaded.values()]}.values():
             backend.close()
         self._loaded.clear()
+        self._added.clear()

@@ -16,7 +16,7 @@ from rlm_desktop.rlm import prompts, subcalls
 from rlm_desktop.rlm.budget import Budget, BudgetExceeded, Tracker
 from rlm_desktop.rlm.citations import Citation, LibraryVerifier, ReadText, TextVerifier
 from rlm_desktop.rlm.events import Event, FinalAnswer, Notice
-from rlm_desktop.rlm.loop import LoopConfig, RunTree
+from rlm_desktop.rlm.loop import LoopConfig, RunTree, reply_limit
 from rlm_desktop.rlm.outcome import Outcome
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.cells import trace
@@ -86,13 +86,16 @@ class RLM:
         settings: Settings | None = None,
         base_url: str | None = None,
         sandbox_limits: SandboxLimits | None = None,
-        root_max_tokens: int = 768,
+        root_max_tokens: int = 0,
         sub_max_tokens: int = 512,
         output_chars: int = 4000,
         fallback_after: int = 3,
         prompt_variant: str | None = None,
         on_event: Callable[[Event], None] | None = None,
+        pool: ModelPool | None = None,
     ) -> None:
+        """``root_max_tokens``: 0 lets the model decide (``loop.reply_limit``); ``pool``:
+        models already loaded, to share (closing this RLM leaves them loaded)."""
         # Anything not given comes from the saved settings (the one source of defaults).
         self.settings = settings or load_settings()
         mode = mode or self.settings.mode
@@ -102,7 +105,8 @@ class RLM:
         self.sub_model = sub_model or self.settings.sub_model or self.model
         self.mode = mode
         self.budget = budget or Budget.from_settings(self.settings)
-        self.pool = ModelPool(self.settings, base_url)
+        self._own_pool = pool is None
+        self.pool = pool or ModelPool(self.settings, base_url)
         self.config = LoopConfig(
             mode=mode,
             root_max_tokens=root_max_tokens,
@@ -125,8 +129,9 @@ class RLM:
                 sandbox.cancel()
 
     def close(self) -> None:
-        """Release the models."""
-        self.pool.close()
+        """Release the models (unless they were lent by the caller)."""
+        if self._own_pool:
+            self.pool.close()
 
     def progress(self) -> dict | None:
         """Spending of the run in progress (for a live status line), or None when idle."""
@@ -162,7 +167,12 @@ class RLM:
         # Printed output shown per step is capped to fit small windows too (~1/4 of it).
         window_chars = (described.get("n_ctx") or 0) // 2
         output_chars = min(self.config.output_chars, window_chars or self.config.output_chars)
-        config = replace(self.config, variant=variant, output_chars=max(500, output_chars))
+        config = replace(
+            self.config,
+            variant=variant,
+            output_chars=max(500, output_chars),
+            root_max_tokens=self.config.root_max_tokens or reply_limit(described),
+        )
         tracker = Tracker(self.budget, cancel=self._cancel)
         events: list[Event] = []
 
@@ -197,8 +207,6 @@ class RLM:
         else:
             outcome = self._rlm(tree, question, context, library, history)
         citations = self._citations(tree, outcome, library, context)
-        if not outcome.answer.strip():  # e.g. FINAL("") or only quote lines: never a blank
-            outcome.answer = "(the model ended the run with an empty answer)"
         root, sub, emit, tracker = tree.root, tree.sub, tree.emit, tree.tracker
         emit(FinalAnswer(0, outcome.answer, outcome.stop_reason, outcome.fallback))
         ended = outcome_of(outcome.stop_reason, outcome.fallback, outcome.best_effort)
@@ -275,8 +283,9 @@ class RLM:
     def _one_call(self, tree: RunTree, material: str, question: str, size: int) -> Outcome:
         """Ask the root model once, with the material cut to fit its window."""
         window = tree.root.describe().get("n_ctx") or 32_000
-        chars = max(1000, (window - self.config.root_max_tokens - 200) * 3)
-        settings = GenerationSettings(max_tokens=self.config.root_max_tokens)
+        answer = min(tree.config.root_max_tokens, window // 4)
+        chars = max(1000, (window - answer - 200) * 3)
+        settings = GenerationSettings(max_tokens=tree.config.root_max_tokens)
         for _ in range(6):
             try:
                 tree.tracker.check(settings.max_tokens)

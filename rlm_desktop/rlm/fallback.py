@@ -65,7 +65,7 @@ def _first_sentence(text):
 
 _MAP_REDUCE = """
 _q = {question!r}
-_pieces = context.chunks({chunk_chars})
+_pieces = context.chunks(max(500, {chunk_chars} - len(_q)))
 _note = ""
 if len(_pieces) > {chunks}:
     _note = (f" (this covers {chunks} of {{len(_pieces)}} parts of the documents: the "
@@ -74,7 +74,7 @@ _parts = llm_query_batched([
     f"{{_q}}\\nAnswer only from this text; say 'none' if it has nothing relevant.\\n\\n{{p}}"
     for p in _pieces[:{chunks}]
 ])
-_share = max(200, {chunk_chars} // max(1, len(_parts)))
+_share = max(200, {prompt_chars} // max(1, len(_parts)))
 _joined = "\\n".join(f"- part {{i + 1}}: {{p.strip()[:_share]}}" for i, p in enumerate(_parts))
 FINAL(llm_query(f"Combine these partial answers into one answer to: {{_q}}\\n\\n{{_joined}}")
       + _note)
@@ -86,12 +86,19 @@ def built_in(tree: RunTree, question: str, sandbox: Sandbox, depth: int) -> Outc
     aggregate = bool(_AGGREGATION.search(question))
     name = "map-reduce" if aggregate else "search-then-read"
     tree.emit(Notice(depth, f"no runnable code from the model: using the built-in {name} strategy"))
-    budget = _chunk_chars(tree)
+    # Pieces sized in tokens from the sub model's window (counted on this REPL's text).
+    room = tree.sizes[sandbox]
     if aggregate:
         left = tree.tracker.budget.max_subcalls - tree.tracker.subcalls
         chunks = max(1, min(32, left - 1)) if tree.tracker.budget.max_subcalls else 32
-        code = _MAP_REDUCE.format(question=question, chunks=chunks, chunk_chars=budget)
+        code = _MAP_REDUCE.format(
+            question=question,
+            chunks=chunks,
+            chunk_chars=room.chunk_chars,
+            prompt_chars=room.prompt_chars,
+        )
     else:
+        budget = max(500, room.prompt_chars - len(question))
         code = _FIRST_SENTENCE.format() + _LOOKUP.format(question=question, budget=budget)
     because = (
         f"answered by the built-in {name} strategy because the model wrote no runnable code "
@@ -119,7 +126,7 @@ def last_call(
     tree.emit(Notice(depth, "iteration limit reached: asking for a best answer"))
     messages.append({"role": "user", "content": prompts.LAST_CALL})
     try:
-        reply = tree.ask_root(messages, depth)
+        reply = tree.ask_root(messages, depth, sandbox)
     except (BudgetExceeded, ContextOverflowError) as exc:
         return partial(exc, last_prose)
     final = find_final(reply)
@@ -135,12 +142,3 @@ def last_call(
         prose=True,
         note=f"a best-effort answer: the model used all {turns} steps without finishing",
     )
-
-
-def _chunk_chars(tree: RunTree) -> int:
-    """The largest chunk one sub-call can take in the sub model's window.
-
-    Two characters a token is the pessimistic rate (logs: numbers, addresses, ids).
-    """
-    window = tree.sub.describe().get("n_ctx") or 100_000
-    return max(2000, min(100_000, int((window - tree.config.sub_max_tokens - 300) * 1.8)))

@@ -3,10 +3,17 @@
 A ``RunTree`` holds what the root RLM and its children share: the models, the budget, the
 events and what reached a model. Sub-calls from the REPL are answered in ``subcalls``; when
 the model gets nowhere, ``fallback`` answers.
+
+When the conversation nears the root model's window, its older steps are compacted: replaced
+by a summary the model writes, their full text kept in the REPL (``earlier_steps``), so the
+model's cache is rebuilt once rather than on every turn (dropping the oldest step each turn
+would shift the whole prompt every time).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +25,7 @@ from rlm_desktop.rlm.budget import BudgetExceeded, Tracker
 from rlm_desktop.rlm.events import CodeRun, Event, ModelText, Notice, TurnStarted
 from rlm_desktop.rlm.outcome import Outcome, partial
 from rlm_desktop.rlm.parsing import Final, after_final, code_blocks, find_final, prose
+from rlm_desktop.rlm.subcalls import Sizes
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import CellResult, Explored, Sandbox, SandboxLimits
 
@@ -27,7 +35,8 @@ class LoopConfig:
     """Knobs of the loop (the budget lives in the Tracker)."""
 
     mode: str = "rlm"  # rlm, no-subcalls or direct
-    root_max_tokens: int = 768
+    # A root reply's limit (lowered to what the window has left); 0: ``reply_limit``.
+    root_max_tokens: int = 0
     sub_max_tokens: int = 512
     output_chars: int = 4000
     fallback_after: int = 3
@@ -53,6 +62,7 @@ class RunTree:
         self.locator: Callable[[], Context] | None = None
         self.sandboxes: set[Sandbox] = set()
         self.stopping: BudgetExceeded | None = None  # set by a sub-call the budget ended
+        self.sizes: dict[Sandbox, Sizes] = {}  # what a sub-call prompt holds, per REPL
 
     @contextmanager
     def repl(
@@ -66,25 +76,37 @@ class RunTree:
     ) -> Iterator[Sandbox]:
         """A started REPL for an RLM at ``depth``, tracked while open so a cancel can kill it
         (``only``: the ids of the library's documents its ``context`` holds, else all)."""
+        room = subcalls.sizes(self.sub, self.config.sub_max_tokens, self._text_of(context))
         sandbox = Sandbox(
             library=library,
             context=context,
             only=only,
             limits=self.config.sandbox,
-            on_subcall=lambda call: subcalls.answer(self, call, depth),
+            on_subcall=lambda call: subcalls.answer(self, call, depth, room),
             variables=variables,
             depth=depth,
             child_rlms=self.config.mode != "no-subcalls"
             and depth + 1 < self.tracker.budget.max_depth,
             locator=self.locator,
+            chunk_chars=room.chunk_chars,
         )
         self.sandboxes.add(sandbox)
+        self.sizes[sandbox] = room
         try:
             sandbox.start()
             yield sandbox
         finally:
             self.sandboxes.discard(sandbox)
+            self.sizes.pop(sandbox, None)
             sandbox.close()
+
+    def _text_of(self, context: str | list[str] | None) -> str:
+        """The text a REPL will hold (the library's when it is given none), to measure."""
+        if isinstance(context, str):
+            return context
+        if context is not None:
+            return "\n".join(context)
+        return self.locator() if self.locator is not None else ""
 
     def loop(
         self, question: str, sandbox: Sandbox, depth: int, overview: str, history: list[dict]
@@ -100,10 +122,10 @@ class RunTree:
         for turn in range(1, self.tracker.budget.max_iterations + 1):
             self.emit(TurnStarted(depth, turn))
             try:
-                reply = self.ask_root(messages, depth)
+                reply = self.ask_root(messages, depth, sandbox)
             except (BudgetExceeded, ContextOverflowError) as exc:
                 return partial(exc, last_prose)
-            messages.append({"role": "assistant", "content": reply})
+            messages.append({"role": "assistant", "content": without_thinking(reply)})
             blocks, final = code_blocks(reply), find_final(reply)
             last_prose = prose(reply).strip() or last_prose
             if not blocks:
@@ -146,34 +168,93 @@ class RunTree:
             messages.append({"role": "user", "content": "\n\n".join(feedback)})
         return fallback.last_call(self, messages, sandbox, depth, last_prose)
 
-    def ask_root(self, messages: list[Message], depth: int) -> str:
-        """One root-model turn, streamed; the oldest turns are dropped if the window is full."""
-        while True:
-            try:
-                return self._stream(messages, depth)
-            except ContextOverflowError:
-                # Policy: keep the system prompt, the first message and the newest turns.
-                if len(messages) <= 4:
-                    raise
-                del messages[2:4]
-                self.emit(
-                    Notice(
-                        depth,
-                        "the conversation outgrew the model's window: the "
-                        "oldest step was dropped from the prompt",
-                    )
-                )
+    @property
+    def reply_tokens(self) -> int:
+        """The root reply's limit (the configured one, else the model's own)."""
+        return self.config.root_max_tokens or reply_limit(self.root.describe())
 
-    def _stream(self, messages: list[Message], depth: int) -> str:
-        self.tracker.check(self.config.root_max_tokens)
+    def ask_root(self, messages: list[Message], depth: int, sandbox: Sandbox) -> str:
+        """One root-model turn, streamed. A conversation near the window is compacted first."""
+        if self._crowded(messages):
+            self.compact(messages, depth, sandbox)
+        try:
+            return self._stream(messages, depth)
+        except ContextOverflowError:
+            if not self.compact(messages, depth, sandbox):
+                raise
+            return self._stream(messages, depth)
+
+    def _crowded(self, messages: list[Message]) -> bool:
+        """True when the prompt leaves the reply less room than it should have (a quarter
+        of the window, or root_max_tokens if that is less)."""
+        window = self.root.describe().get("n_ctx") or 0
+        if not window:
+            return False  # a remote model: compacted only if it says the prompt is too long
+        used = sum(self.root.count_tokens(m["content"]) + _MESSAGE_TOKENS for m in messages)
+        return used + min(self.reply_tokens, window // 4) > window
+
+    def compact(self, messages: list[Message], depth: int, sandbox: Sandbox) -> bool:
+        """Replace the steps before the latest one by a summary the model writes; their full
+        text goes to the REPL variable ``earlier_steps``. False when there is nothing older
+        than the latest step to replace."""
+        latest = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=0)
+        older = messages[2:latest]
+        if len(older) < 2:
+            return False
+        summary = self._summary(messages, older, depth)
+        steps = json.dumps([{"role": m["role"], "content": m["content"]} for m in older])
+        self.run_cell(sandbox, _KEEP_STEPS.format(steps=steps), depth, shown=False)
+        note = prompts.compacted(summary, len(older) // 2)
+        tail = messages[latest:]
+        tail[0] = {"role": "assistant", "content": f"{note}\n\n{tail[0]['content']}"}
+        messages[2:] = tail
+        self.emit(
+            Notice(
+                depth,
+                f"the conversation neared the model's window: {len(older) // 2} earlier steps "
+                "were replaced by the model's summary (their full text is in earlier_steps)",
+            )
+        )
+        return True
+
+    def _summary(self, messages: list[Message], older: list[Message], depth: int) -> str:
+        """The model's summary of the run so far; a list of the code that ran when even the
+        request for a summary does not fit."""
+        last = messages[-1]
+        if last["role"] == "user":
+            asking = [*messages[:-1], {"role": "user", "content": f"{last['content']}\n\n"}]
+            asking[-1]["content"] += prompts.COMPACT
+        else:
+            asking = [*messages, {"role": "user", "content": prompts.COMPACT}]
+        try:
+            reply = self._stream(asking, depth, max_tokens=prompts.COMPACT_TOKENS, shown=False)
+        except ContextOverflowError:
+            reply = ""
+        summary = prose(reply).strip()
+        if summary:
+            return summary
+        ran = [code.strip().splitlines()[0] for m in older for code in code_blocks(m["content"])]
+        return "Code I ran: " + "; ".join(f"`{line}`" for line in ran) if ran else "(none)"
+
+    def _stream(
+        self,
+        messages: list[Message],
+        depth: int,
+        max_tokens: int | None = None,
+        shown: bool = True,
+    ) -> str:
+        """Ask the root model; ``shown`` streams the reply to the events as it comes."""
+        max_tokens = max_tokens or self.reply_tokens
+        self.tracker.check(max_tokens)
         usage = Usage()
         chunks: list[str] = []
-        settings = GenerationSettings(max_tokens=self.config.root_max_tokens)
+        settings = GenerationSettings(max_tokens=max_tokens)
         try:
             with self.root.lock:
                 for chunk in self.root.stream(messages, settings, usage, self.tracker.cancel):
                     chunks.append(chunk)
-                    self.emit(ModelText(depth, chunk))
+                    if shown:
+                        self.emit(ModelText(depth, chunk))
         finally:
             self.tracker.record(depth, usage, subcall=False)
         if self.tracker.cancel.is_set():
@@ -234,6 +315,34 @@ class RunTree:
         if len(parts) == 1:
             parts.append("(nothing printed)")
         return "\n".join(parts)
+
+
+# Tokens a chat template adds around each message (a cautious figure for a size check).
+_MESSAGE_TOKENS = 8
+_THINKING = re.compile(r"<think>.*?(?:</think>\s*|\Z)", re.DOTALL | re.I)
+# The app's own cell that keeps compacted steps in the REPL.
+_KEEP_STEPS = """
+import json as _json
+try:
+    earlier_steps
+except NameError:
+    earlier_steps = []
+earlier_steps += _json.loads({steps!r})
+"""
+
+
+def reply_limit(description: dict) -> int:
+    """A root reply's limit for a model: room for a <think> block and the reply for one that
+    reasons (or a remote one, which may reason unseen), else room for code and prose. A small
+    model that rambles on is cut off at the lower limit."""
+    if description.get("thinks") or description.get("kind") == "openai-compatible":
+        return 4096
+    return 1024
+
+
+def without_thinking(reply: str) -> str:
+    """A reply as it is sent back on the next turn: without its <think> block."""
+    return _THINKING.sub("", reply).strip() or "(reasoning only, no reply)"
 
 
 def _places_in_words(explored: list[Explored], shown: int = 2) -> str:

@@ -71,6 +71,22 @@ LAST_CALL = (
     'what you have seen so far, with cite(...) markers or [n] "exact quote" lines.'
 )
 FINAL_VAR_UNKNOWN = "FINAL_VAR named no variable of the REPL; compute the answer in code first."
+COMPACT = (
+    "Your conversation is about to outgrow your context window. Before you continue, "
+    "summarise your progress for yourself in at most 150 words: what you found (with the "
+    "exact numbers, names and quotes that matter), which REPL variables hold results, and "
+    "what is left to do. Write no code."
+)
+COMPACT_TOKENS = 384
+
+
+def compacted(summary: str, steps: int) -> str:
+    """What replaces a conversation's older steps once they are compacted."""
+    return (
+        f"(My {steps} earlier steps were replaced by this summary to fit the context window; "
+        "their full replies and outputs are in the REPL variable `earlier_steps`, a list of "
+        f"{{'role', 'content'}} dicts.)\nSummary: {summary}\n\nMy latest step:"
+    )
 
 
 def with_text(question: str, text: str) -> str:

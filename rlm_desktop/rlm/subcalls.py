@@ -1,34 +1,90 @@
 """Sub-calls from the REPL: ``llm_query``, ``llm_query_batched`` and ``rlm_query``.
 
-``map_chunks`` reaches here as a batch. Every member of a batch is one call of the budget: the
-whole batch is refused before it starts unless the budget covers each member.
+``map_chunks`` reaches here as a batch. Every sub-call, single or batched, from the root or a
+child, goes to the sub model's ``batch``: for a local model that is one continuous-batching
+loop. Every member of a batch is one call of the budget: the whole batch is refused before it
+starts unless the budget covers each member, and each member is checked again just before
+it takes a slot. A prompt that cannot fit the sub model's window is refused, with the size
+that would fit, before anything is decoded.
+
+``sizes`` turns the sub model's window into characters of a REPL's own text (counted with
+the model's tokenizer on samples of it), for ``map_chunks`` and the built-in strategies.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rlm_desktop.llm.base import Completion, GenerationSettings, Message, ModelError
+from rlm_desktop.llm.base import (
+    CHARS_PER_TOKEN_GUESS,
+    Backend,
+    Completion,
+    ContextOverflowError,
+    GenerationSettings,
+    Message,
+    ModelError,
+)
 from rlm_desktop.rlm import citations, prompts
 from rlm_desktop.rlm.budget import BudgetExceeded
 from rlm_desktop.rlm.events import Notice, SubCallEnded, SubCallStarted
-from rlm_desktop.sandbox.host import SubCall, SubCallAnswer
+from rlm_desktop.sandbox.host import DEFAULT_CHUNK_CHARS, SubCall, SubCallAnswer
 
 if TYPE_CHECKING:
     from rlm_desktop.rlm.loop import RunTree
 
-_CHARS_PER_TOKEN = 3  # to project a prompt's cost before the model has counted it
+MIN_CHUNK_CHARS = 500
+# Tokens left for the question around a map_chunks piece (the REPL subtracts its length too).
+_QUESTION_TOKENS = 64
+_SAMPLES, _SAMPLE_CHARS = 12, 2_000
 
 
-def answer(tree: RunTree, call: SubCall, depth: int) -> list[str] | SubCallAnswer:
-    """Answer a sub-call from the REPL of an RLM at ``depth`` (its calls are at depth + 1)."""
+@dataclass(frozen=True)
+class Sizes:
+    """Characters of a REPL's text a sub-call prompt may carry."""
+
+    chunk_chars: int  # one member of a full batch (map_chunks, the map-reduce strategy)
+    prompt_chars: int  # one sub-call alone
+
+
+def sizes(sub: Backend, sub_max_tokens: int, sample: str) -> Sizes:
+    """The sub model's window, and its share of a full batch, in characters of ``sample``'s
+    kind of text (its densest part, with a tenth to spare), after the answer's tokens."""
+    capacity = sub.capacity()
+    if not capacity.window:
+        return Sizes(DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_CHARS * 4)
+    density = chars_per_token(sub, sample) if capacity.exact else CHARS_PER_TOKEN_GUESS
+    frame = capacity.overhead + _QUESTION_TOKENS
+
+    def chars(tokens: int) -> int:
+        return max(MIN_CHUNK_CHARS, int((tokens - frame) * density))
+
+    alone = capacity.window - sub_max_tokens
+    return Sizes(chars(capacity.share(sub_max_tokens)), chars(alone))
+
+
+def chars_per_token(sub: Backend, text: str) -> float:
+    """Characters per token of the densest of a few samples spread over ``text``, less a
+    tenth (logs and tables tokenize densely, prose loosely)."""
+    if len(text) <= _SAMPLE_CHARS:
+        samples = [text]
+    else:
+        step = (len(text) - _SAMPLE_CHARS) / (_SAMPLES - 1)
+        samples = [text[int(i * step) : int(i * step) + _SAMPLE_CHARS] for i in range(_SAMPLES)]
+    rates = [len(s) / sub.count_tokens(s) for s in samples if s.strip()]
+    return 0.9 * min(rates) if rates else float(CHARS_PER_TOKEN_GUESS)
+
+
+def answer(tree: RunTree, call: SubCall, depth: int, room: Sizes) -> list[str] | SubCallAnswer:
+    """Answer a sub-call from the REPL of an RLM at ``depth`` (its calls are at depth + 1);
+    ``room`` is what a prompt of that REPL's text may hold."""
     if tree.config.mode == "no-subcalls":
         raise RuntimeError("sub-calls are turned off in this mode (REPL only): use code")
     if call.kind == "rlm_query" and depth + 1 < tree.tracker.budget.max_depth:
         return _child(tree, call, depth + 1)
     asked = _prompts(call)
     _admit(tree, asked, depth)
-    return _ask(tree, call.kind, asked, depth + 1)
+    return _ask(tree, call.kind, asked, depth + 1, room)
 
 
 def _prompts(call: SubCall) -> list[str]:
@@ -48,7 +104,7 @@ def _admit(tree: RunTree, asked: list[str], depth: int) -> None:
     sub_max_tokens = tree.config.sub_max_tokens
     try:
         tree.tracker.check(sub_max_tokens, subcalls=len(asked))
-        costs = [len(p) // _CHARS_PER_TOKEN + sub_max_tokens for p in asked]
+        costs = [tree.sub.count_tokens(p) + sub_max_tokens for p in asked]
         allowed = tree.tracker.affordable(costs)
         if allowed < len(asked):
             raise BudgetExceeded(
@@ -62,24 +118,36 @@ def _admit(tree: RunTree, asked: list[str], depth: int) -> None:
         raise RuntimeError(f"{exc.message}; answer with what you have") from exc
 
 
-def _ask(tree: RunTree, kind: str, asked: list[str], depth: int) -> list[str]:
-    """Send the prompts to the sub model (together when there are several) and count them."""
+def _ask(tree: RunTree, kind: str, asked: list[str], depth: int, room: Sizes) -> list[str]:
+    """Send the prompts to the sub model's batch loop and count them."""
     tree.emit(SubCallStarted(depth, kind, list(asked)))
     conversations: list[list[Message]] = [[{"role": "user", "content": p}] for p in asked]
     settings = GenerationSettings(max_tokens=tree.config.sub_max_tokens)
     cancel = tree.tracker.cancel
+    ended: list[BudgetExceeded] = []
+
+    def admit() -> bool:
+        """The budget, once more, as a prompt is about to take a slot."""
+        try:
+            tree.tracker.check(settings.max_tokens)
+        except BudgetExceeded as exc:
+            ended.append(exc)
+            return False
+        return True
+
     results: list[Completion]
     try:
-        if len(conversations) == 1:
-            with tree.sub.lock:
-                results = [tree.sub.complete(conversations[0], settings, cancel)]
-        else:
-            results = tree.sub.batch(conversations, settings, cancel)
+        results = tree.sub.batch(conversations, settings, cancel, admit)
+    except ContextOverflowError as exc:
+        message = _too_long(exc, len(asked), room)
+        tree.emit(SubCallEnded(depth, kind, list(asked), error=message))
+        raise RuntimeError(message) from exc
     except ModelError as exc:
         tree.emit(SubCallEnded(depth, kind, list(asked), error=exc.message))
         raise RuntimeError(exc.message) from exc
     for result in results:
-        tree.tracker.record(depth, result.usage, subcall=True)
+        if result.finish_reason != "refused":
+            tree.tracker.record(depth, result.usage, subcall=True)
     texts = [r.text for r in results]
     tree.emit(
         SubCallEnded(
@@ -92,9 +160,24 @@ def _ask(tree: RunTree, kind: str, asked: list[str], depth: int) -> list[str]:
             max((r.usage.total_s for r in results), default=0.0),
         )
     )
-    if cancel.is_set():
+    if ended:
+        refused = sum(r.finish_reason == "refused" for r in results)
+        tree.emit(Notice(depth, f"{refused} of {len(asked)} sub-calls refused: {ended[0].message}"))
+        tree.stopping = ended[0]
+    elif cancel.is_set():
         tree.stopping = tree.tracker.stop_reason()
     return texts
+
+
+def _too_long(exc: ContextOverflowError, count: int, room: Sizes) -> str:
+    """The refusal the model reads, with the size that would fit."""
+    which = "the prompt" if count == 1 else f"a prompt of these {count}"
+    return (
+        f"{which} is {exc.prompt_tokens:,} tokens, and a sub-call holds {exc.n_ctx:,} with "
+        f"room for a {exc.max_tokens:,}-token answer: nothing was sent. Give each prompt at "
+        f"most about {room.prompt_chars:,} characters of the context; map_chunks(question) "
+        f"cuts pieces that fit, as does context.chunks({room.chunk_chars})"
+    )
 
 
 def _child(tree: RunTree, call: SubCall, depth: int) -> SubCallAnswer:
@@ -113,7 +196,6 @@ def ask_one(tree: RunTree, prompt: str, max_tokens: int, depth: int = 1) -> str:
     against the budget like any sub-call."""
     tree.tracker.check(max_tokens, subcalls=1)
     settings = GenerationSettings(max_tokens=max_tokens)
-    with tree.sub.lock:
-        result = tree.sub.complete([{"role": "user", "content": prompt}], settings)
+    (result,) = tree.sub.batch([[{"role": "user", "content": prompt}]], settings)
     tree.tracker.record(depth, result.usage, subcall=True)
     return result.text

@@ -50,6 +50,7 @@ from rlm_desktop.store.library import DB_FILENAME, Library
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120.0
+DEFAULT_CHUNK_CHARS = 20_000  # map_chunks's piece size when the app gives none
 _MIN_TRACED_CHARS = 12  # shorter output cannot be traced back to one place
 
 
@@ -81,6 +82,7 @@ class Sandbox:
         child_rlms: bool = False,
         locator: Callable[[], Context] | None = None,
         only: list[int] | None = None,
+        chunk_chars: int = DEFAULT_CHUNK_CHARS,
     ) -> None:
         """``depth`` is the RLM's (0 for the root), to say who read what; ``child_rlms`` says
         that ``rlm_query`` starts a child RLM here (which explores the text it is given
@@ -108,6 +110,9 @@ class Sandbox:
         self._locator: Context | None = None
         self.depth = depth
         self.only = only  # ids of the library's documents its context holds (None: all)
+        # map_chunks's piece size, which the app works out from the sub model's window
+        # (the child has no tokenizer); the app checks every prompt's size again anyway.
+        self.chunk_chars = chunk_chars
         self.child_rlms = child_rlms
         self._shared_locator = locator
         self._hints = Hints()  # places of context handed to this REPL's code
@@ -171,6 +176,8 @@ class Sandbox:
             str(self.limits.disk_mb),
             "--output-chars",
             str(self.limits.output_chars),
+            "--chunk-chars",
+            str(self.chunk_chars),
         ]
         if self.library_db is not None:
             Library(self.library_db.parent).close()  # brings an older library's schema up to date

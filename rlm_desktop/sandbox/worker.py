@@ -25,6 +25,9 @@ from typing import Any
 from rlm_desktop.sandbox import confine, namespaces, protocol, snapshot, syscall_filter
 from rlm_desktop.sandbox.context import Context
 
+# map_chunks's pieces: the size the app passes (from the sub model's window), else this.
+_DEFAULT_CHUNK_CHARS, _MIN_CHUNK_CHARS = 20_000, 500
+
 
 class CappedOutput:
     """A text stream that keeps the first ``limit`` characters and counts the rest."""
@@ -63,12 +66,19 @@ class Repl:
     """Persistent variables, cell execution, sub-call plumbing and provenance."""
 
     def __init__(
-        self, sock: socket.socket, source: Context, value: Any, output_chars: int, quota_mb: int
+        self,
+        sock: socket.socket,
+        source: Context,
+        value: Any,
+        output_chars: int,
+        quota_mb: int,
+        chunk_chars: int = _DEFAULT_CHUNK_CHARS,
     ) -> None:
         self.sock = sock
         self.quota_mb = quota_mb
         self.source = source
         self.output_chars = output_chars
+        self.chunk_chars = chunk_chars  # what the sub model's window holds, worked out by the app
         self.final: str | None = None
         self.citations: list[str] = []
         self.cell = 0  # id of the cell being run, echoed in every frame it sends
@@ -108,9 +118,12 @@ class Repl:
         answer = self._subcall("rlm_query", [str(question)], context=sub_context)[0]
         return self._adopt_citations(answer)
 
-    def map_chunks(self, question: str, chunk_chars: int = 20_000) -> list[str]:
-        """Ask ``question`` of every chunk of the whole context at once; answers in order."""
-        pieces = self.source.chunks(chunk_chars)
+    def map_chunks(self, question: str, chunk_chars: int | None = None) -> list[str]:
+        """Ask ``question`` of every chunk of the whole context at once; answers in order.
+        By default chunks are as long as the sub model's window allows with the question."""
+        question = str(question)
+        size = chunk_chars or max(_MIN_CHUNK_CHARS, self.chunk_chars - len(question))
+        pieces = self.source.chunks(size)
         return self.llm_query_batched([f"{question}\n\nText:\n{piece}" for piece in pieces])
 
     def cite(self, snippet: str) -> str:
@@ -316,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--disk-mb", type=int, required=True)
     parser.add_argument("--open-files", type=int, required=True)
     parser.add_argument("--output-chars", type=int, required=True)
+    parser.add_argument("--chunk-chars", type=int, default=_DEFAULT_CHUNK_CHARS)
     parser.add_argument("--globals-json")
     parser.add_argument("--no-isolate", action="store_true")
     args = parser.parse_args(argv)
@@ -352,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     confine.install_audit_hook(args.tmp)
     isolation.audit_hook = True
     isolation.decide_level()
-    repl = Repl(sock, source, value, args.output_chars, args.disk_mb)
+    repl = Repl(sock, source, value, args.output_chars, args.disk_mb, args.chunk_chars)
     repl.namespace.update(extra_globals)
     protocol.send(
         sock,
