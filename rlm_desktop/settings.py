@@ -24,6 +24,7 @@ _KEPT_BY_THE_APP = frozenset({"version", "recent_models", "recent_libraries"})
 CHOICES: dict[str, tuple[str, ...]] = {
     "ocr": ("off", "auto", "force"),
     "theme": ("system", "light", "dark"),
+    "rlm_profile": ("auto", "paper", "reference"),
 }
 _TRUE = ("true", "on", "1", "yes")
 _FALSE = ("false", "off", "0", "no")
@@ -56,6 +57,10 @@ class Settings:
     # apps keep theirs (LM Studio, GPT4All, Ollama, Jan, the Hugging Face and llama.cpp caches).
     model_folders: list[str] = field(default_factory=list)
     mode: str = "rlm"  # rlm, no-subcalls or direct
+    # How the root model is told to work and finish (rlm/profiles.py): "auto" picks the
+    # scaffold a natively recursive model was trained with (resources/models/recursive.json).
+    rlm_profile: str = "auto"
+    tools_file: str = ""  # a Python file of helper functions offered in the REPL ("" none)
     max_iterations: int = 12
     max_depth: int = 1
     max_subcalls: int = 64

@@ -70,6 +70,7 @@ def _check_text(text, result):
     assert "lines 2-2" in text and "✗ not found" in text and "UNVERIFIED" not in text
     assert "What colour is the key?" in text
     assert "Models: root replay:" in text and "mode rlm; budget: iterations 12" in text
+    assert "protocol paper; " in text
 
 
 def test_markdown_keeps_hostile_snippets_intact(library_with_a_run, tmp_path):

@@ -129,3 +129,18 @@ def test_a_recommended_model_downloads_in_the_background_and_is_chosen(qtbot, ho
         assert dialog.start.isEnabled()
         dialog.accept()
         assert dialog.model == str(stored)
+
+
+def test_settings_choose_the_protocol_and_refuse_a_broken_tools_file(qtbot, home, tmp_path):
+    broken = tmp_path / "tools.py"
+    broken.write_text("def f(:\n")
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    dialog.profile.setCurrentText("reference")
+    dialog.tools_file.setText(str(broken))
+    dialog.save()
+    assert dialog.result_settings is None and "syntax error on line 1" in dialog.error.text()
+    broken.write_text('def count(text: str) -> int:\n    """Words."""\n    return 1\n')
+    dialog.save()
+    saved = dialog.result_settings
+    assert saved.rlm_profile == "reference" and saved.tools_file == str(broken)

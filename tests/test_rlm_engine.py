@@ -280,7 +280,7 @@ def test_follow_up_questions_see_the_conversation_history(tmp_path, library_dir)
     second = rlm.completion("And again?", library_dir, conversation=first.conversation)
     assert second.answer == "still webmaster"
     first_message = rlm.pool.get(rlm.model, "root").calls[1][1]["content"]
-    assert "Q1: Who?" in first_message and "A1: webmaster" in first_message
+    assert "history_0: Q: Who?" in first_message and "A: webmaster" in first_message
     with Library(library_dir) as lib:
         runs = lib.runs(first.conversation)
     assert [r["question"] for r in runs] == ["Who?", "And again?"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rlm_desktop.cli.output import json_option, print_json
+from rlm_desktop.textsafe import printable
 from rlm_desktop.version import __version__
 
 
@@ -19,6 +20,8 @@ from rlm_desktop.version import __version__
 def about(licence_of: str | None, as_json: bool) -> None:
     """The version, the bundled components and the sample documents, with their licences."""
     from rlm_desktop import about as facts
+    from rlm_desktop.llm.spec import models_in_use
+    from rlm_desktop.settings import load_settings
 
     components = facts.components()
     samples = facts.sample_licences()
@@ -46,7 +49,13 @@ def about(licence_of: str | None, as_json: bool) -> None:
                     for c in components
                 ],
                 "samples": [{"covers": s.covers, "file": s.file} for s in samples],
+                "models": models_in_use(load_settings()),
             }
         )
         return
     click.echo(facts.summary(components, samples))
+    click.echo(
+        "\n".join(
+            ["", "Models in use:", *(f"  {printable(m)}" for m in models_in_use(load_settings()))]
+        )
+    )

@@ -64,6 +64,20 @@ def _from_setting(name: str) -> str:
     help="The method " + _from_setting("mode"),
 )
 @click.option(
+    "--profile",
+    type=click.Choice(["auto", "paper", "reference"]),
+    help="The protocol the root model is told: the paper's, the reference scaffold that "
+    "natively recursive models were trained with, or auto (picked per model) "
+    + _from_setting("rlm_profile"),
+)
+@click.option(
+    "--tools",
+    "tools_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Python file of helper functions for the REPL, described to the model "
+    + _from_setting("tools_file"),
+)
+@click.option(
     "--max-iterations",
     type=click.IntRange(1),
     help="Root-loop turns at most " + _from_setting("max_iterations"),
@@ -113,6 +127,8 @@ def ask(
     base_url: str | None,
     sub_model: str | None,
     mode: str | None,
+    profile: str | None,
+    tools_file: Path | None,
     max_iterations: int | None,
     max_depth: int | None,
     max_subcalls: int | None,
@@ -158,6 +174,8 @@ def ask(
             settings=settings,
             base_url=base_url,
             on_event=trace_event if trace else None,
+            profile=profile,
+            tools=tools_file,
         )
         try:
             result = rlm.completion(
@@ -221,7 +239,8 @@ def history(
         note = run_note(run)
         out.print(
             f"[bold]{run['id']}[/] {run['created_at']} [dim]({run['conversation']}, "
-            f"{run['mode']}, {run_outcome(run)}; citations: {status_counts(statuses)})[/]\n"
+            f"{run['mode']}{', ' + run['profile'] if run.get('profile') else ''}, "
+            f"{run_outcome(run)}; citations: {status_counts(statuses)})[/]\n"
             + (f"  [bold]{shown(run['title'])}[/]\n" if run.get("title") else "")
             + f"  Q: {shown_text(run['question'])}\n"
             + (f"  [yellow]{shown(note)}[/]\n" if note else "")
@@ -300,6 +319,7 @@ def show_result(result: RLMResult) -> None:
         f"\n[dim]{len(result.explored)} passages explored in {len(docs)} documents; "
         f"{total['calls']} model calls ({result.usage['subcalls']} sub-calls), "
         f"{total['prompt_tokens'] + total['completion_tokens']:,} tokens, "
-        f"{result.usage['seconds']:.1f} s{stopped}; run {result.run_id}, conversation "
+        f"{result.usage['seconds']:.1f} s{stopped}; {result.profile} profile; "
+        f"run {result.run_id}, conversation "
         f"{result.conversation}[/]"
     )

@@ -44,6 +44,7 @@ class ExportRun:
     events: list[dict] = field(default_factory=list)
     outcome: str = "answer"  # one of records.OUTCOMES
     note: str = ""  # the sentence that introduces the answer ("" for a plain answer)
+    profile: str = ""  # the protocol profile ("" for runs saved before profiles)
 
     @classmethod
     def from_saved(cls, run: dict) -> ExportRun:
@@ -63,6 +64,7 @@ class ExportRun:
             events=run.get("events") or [],
             outcome=run_outcome(run),
             note=run_note(run),
+            profile=run.get("profile") or "",
         )
 
 
@@ -210,6 +212,7 @@ def details_line(run: ExportRun) -> str:
         f"Models: root {printable(str(run.models.get('root')))}, "
         f"sub-calls {printable(str(run.models.get('sub')))}; "
         f"mode {run.mode}; budget: {budget_line(run)}; usage: {usage_line(run)}; "
+        f"{'protocol ' + run.profile + '; ' if run.profile else ''}"
         f"{stop_line(run.stop_reason) + '; ' if stop_line(run.stop_reason) else ''}"
         f"asked {run.created_at}; run {run.run_id}."
     )

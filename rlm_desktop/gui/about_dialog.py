@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import platform
 import sys
 
@@ -25,7 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from rlm_desktop import __version__, about
+from rlm_desktop.llm.spec import models_in_use
 from rlm_desktop.paths import data_dir, resources_dir
+from rlm_desktop.settings import load_settings
 
 
 class AboutDialog(QDialog):
@@ -38,13 +41,14 @@ class AboutDialog(QDialog):
         self.components = about.components()
         self.samples = about.sample_licences()
 
+        models = "<br>".join(html.escape(line) for line in models_in_use(load_settings()))
         icon = QLabel()
         icon.setPixmap(QIcon(str(resources_dir() / "icons" / "rlm-desktop-256.png")).pixmap(64, 64))
         self.title = QLabel(
             f"<h2 style='margin:0'>{about.APP_NAME} {__version__}</h2>"
             "Ask hard questions of your own documents, offline.<br>"
             f"<small>{about.APP_LICENCE} licence · Python {platform.python_version()} · "
-            f"Qt {qVersion()} · {sys.platform}<br>Data folder: {data_dir()}</small>"
+            f"Qt {qVersion()} · {sys.platform}<br>Data folder: {data_dir()}<br>{models}</small>"
         )
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         header = QHBoxLayout()

@@ -279,6 +279,8 @@ class ConversationPanel(QTabWidget):
         note, with clickable citation markers; and ask for its evidence."""
         self.answer.show_answer(run["answer"], run["citations"], run_note(run))
         self.status.setText(usage_line(run["usage"], run["stop_reason"]))
+        if run.get("profile"):
+            self.status.setText(f"{self.status.text()} Protocol: {run['profile']}.")
         if run.get("scope"):
             self.status.setText(f"{self.status.text()} Asked about {scope_words(run['scope'])}.")
         self.run_shown.emit(run["citations"], run["explored"])

@@ -32,6 +32,7 @@ from rlm_desktop.llm import keys
 from rlm_desktop.llm.catalog import DOWNLOAD, Choice
 from rlm_desktop.llm.fit import Memory
 from rlm_desktop.llm.recommended import find_recommended
+from rlm_desktop.sandbox.tools import load_tools
 from rlm_desktop.settings import CHOICES, Settings
 
 THEMES = ("system", "light", "dark")
@@ -148,8 +149,27 @@ class SettingsDialog(QDialog):
         self.max_seconds.setSpecialValueText("unlimited")
         self.max_seconds.setValue(s.max_seconds)
         self.max_seconds.setToolTip("Wall-clock budget of a run, in seconds")
+        self.profile = QComboBox()
+        self.profile.addItems(list(CHOICES["rlm_profile"]))
+        self.profile.setCurrentText(s.rlm_profile)
+        self.profile.setToolTip(
+            "How the root model is told to work and finish. paper: FINAL(...); reference: the "
+            "scaffold natively recursive models were trained with; auto: reference for a known "
+            "natively recursive model, else paper"
+        )
+        self.tools_file = QLineEdit(s.tools_file)
+        self.tools_file.setPlaceholderText("none")
+        self.tools_file.setToolTip(
+            "A Python file of helper functions: loaded in the REPL (never in the app) and "
+            "described to the model"
+        )
+        tools_row = QHBoxLayout()
+        tools_row.addWidget(self.tools_file)
+        tools_row.addWidget(button("Choose…", "Choose a Python file of tools", self._choose_tools))
         budgets = QFormLayout()
         budgets.addRow("Mode", self.mode)
+        budgets.addRow("Protocol", self.profile)
+        budgets.addRow("Custom tools", tools_row)
         for label, widget in (
             ("Max iterations", self.max_iterations),
             ("Max depth", self.max_depth),
@@ -256,6 +276,11 @@ class SettingsDialog(QDialog):
             self.folders.addItem(folder)
             self._scan()
 
+    def _choose_tools(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Custom tools", "", "Python (*.py)")
+        if path:
+            self.tools_file.setText(path)
+
     def _remove_folder(self) -> None:
         for item in self.folders.selectedItems():
             self.folders.takeItem(self.folders.row(item))
@@ -289,6 +314,13 @@ class SettingsDialog(QDialog):
                 self.error.setText(exc.message)
                 return
             self.api_key.clear()
+        tools_file = self.tools_file.text().strip()
+        if tools_file:
+            try:
+                load_tools(tools_file)  # parsed only: it runs in the REPL
+            except RlmDesktopError as exc:
+                self.error.setText(exc.message)
+                return
         model = self.model.value() or "demo"
         for spec in (model, self.sub_model.value()):
             if spec.startswith(DOWNLOAD):
@@ -309,6 +341,8 @@ class SettingsDialog(QDialog):
             base_url=base_url,
             offline=self.offline.isChecked(),
             mode=self.mode.currentText(),
+            rlm_profile=self.profile.currentText(),
+            tools_file=tools_file,
             max_iterations=self.max_iterations.value(),
             max_depth=self.max_depth.value(),
             max_subcalls=self.max_subcalls.value(),

@@ -85,7 +85,8 @@ class Completion:
 
     text: str
     usage: Usage = field(default_factory=Usage)
-    finish_reason: str = "stop"  # stop, length, cancelled, or refused (by ``admit``)
+    finish_reason: str = "stop"  # stop, length, cancelled, refused (by ``admit``) or error
+    error: str = ""  # why a member of a batch failed (finish_reason "error")
 
 
 # Characters a token stands for where no tokenizer says (a cautious rate: logs, numbers).
@@ -112,6 +113,24 @@ class Capacity:
         reserved = min(answer_tokens, self.reserve) if self.reserve else answer_tokens
         together = (self.pool or self.window) // max(1, self.slots) - reserved
         return max(0, min(alone, together))
+
+
+def failed_alone(
+    complete: Callable[
+        [Sequence[Message], GenerationSettings | None, threading.Event | None], Completion
+    ],
+    conversation: Sequence[Message],
+    settings: GenerationSettings | None,
+    cancel: threading.Event | None,
+) -> Completion:
+    """One member of a batch: its completion, or one that says why it failed (a cancel still
+    ends the whole batch)."""
+    try:
+        return complete(conversation, settings, cancel)
+    except CancelledError:
+        raise
+    except ModelError as exc:
+        return Completion("", finish_reason="error", error=exc.message)
 
 
 class Backend(ABC):
@@ -168,9 +187,10 @@ class Backend(ABC):
         """Answer independent conversations; backends override this to run them together.
 
         ``admit`` is asked just before each conversation starts; False refuses it (its
-        completion is empty, with finish_reason "refused")."""
+        completion is empty, with finish_reason "refused"). One that fails does not fail
+        the others: its completion has finish_reason "error" and says why."""
         return [
-            self.complete(c, settings, cancel)
+            failed_alone(self.complete, c, settings, cancel)
             if admit is None or admit()
             else Completion("", finish_reason="refused")
             for c in conversations

@@ -22,6 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from rlm_desktop.llm import hardware
 from rlm_desktop.llm.base import (
@@ -72,9 +73,11 @@ class LlamaCppBackend(Backend):
         sub_slots: int = DEFAULT_SUB_SLOTS,
         sub_ctx: int = 0,
         spec: str | None = None,
+        lora: str | Path | None = None,
     ) -> None:
         """``n_ctx``: the root's window (0: the trained one, capped); ``sub_ctx``: the cells
-        the ``sub_slots`` sub-call sequences share (0: as many as ``n_ctx``)."""
+        the ``sub_slots`` sub-call sequences share (0: as many as ``n_ctx``); ``lora``: a
+        GGUF LoRA adapter applied to every context of the model."""
         super().__init__()
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -113,6 +116,8 @@ class LlamaCppBackend(Backend):
                 f"llama.cpp could not load {Path(self.info.path).name} ({exc}): the file may be "
                 "damaged or made for a newer llama.cpp; download it again or choose another model"
             ) from exc
+        self.lora = str(lora) if lora else ""
+        self._adapter = _load_lora(self.model, self.lora, self.info) if self.lora else None
         self._formatter = Jinja2ChatFormatter(
             template=self.info.chat_template or _FALLBACK_TEMPLATE,
             eos_token=self.model.token_text(self.model.eos),
@@ -123,7 +128,7 @@ class LlamaCppBackend(Backend):
         self.root_context = self._context(self.n_ctx, ROOT_SEQUENCES)
         store = PrefixStore(
             data_dir() / "cache" / "prompt-states",
-            model_identity(Path(self.info.path), self.n_ctx, self.kv_type, flash_attn),
+            model_identity(Path(self.info.path), self.n_ctx, self.kv_type, flash_attn, self.lora),
         )
         self.conversations = Conversations(ROOT_SEQUENCES, store)
         self.root = Scheduler(
@@ -139,7 +144,7 @@ class LlamaCppBackend(Backend):
 
     def _context(self, n_ctx: int, n_seq: int) -> NativeContext:
         try:
-            return NativeContext(
+            context = NativeContext(
                 self.model,
                 n_ctx=n_ctx,
                 n_seq=n_seq,
@@ -152,6 +157,9 @@ class LlamaCppBackend(Backend):
             raise ModelError(
                 f"{exc}: lower the context size in Settings, or use kv_type q8_0"
             ) from exc
+        if self._adapter is not None:  # the root's context and the sub-calls' alike
+            context.use_lora(self._adapter)
+        return context
 
     @property
     def subcalls(self) -> Scheduler:
@@ -316,6 +324,7 @@ class LlamaCppBackend(Backend):
             "sub_ctx": self.sub_pool,
             "chat_template": bool(info.chat_template),
             "thinks": "<think>" in (info.chat_template or ""),
+            "lora": self.lora,
         }
 
     def close(self) -> None:
@@ -325,6 +334,19 @@ class LlamaCppBackend(Backend):
                 scheduler.context.close()
         self._sub = None
         self.model.close()
+
+
+def _load_lora(model: NativeModel, path: str, info: GGUFInfo) -> Any:
+    """A LoRA adapter loaded for ``model``; ModelError (the model freed) when it does not fit."""
+    try:
+        return model.load_lora(path)
+    except ValueError as exc:
+        model.close()
+        raise ModelError(
+            f"llama.cpp could not load the LoRA adapter {Path(path).name} for "
+            f"{Path(info.path).name} ({exc}): an adapter works only with the base model it "
+            "was trained from"
+        ) from exc
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as lc
 import numpy as np
@@ -101,6 +102,13 @@ class NativeModel:
     def eos(self) -> int:
         return int(lc.llama_vocab_eos(self.vocab))
 
+    def load_lora(self, path: str | Path) -> Any:
+        """Load a LoRA adapter for these weights (freed with them); apply it per context."""
+        adapter = lc.llama_adapter_lora_init(self.ptr, str(path).encode("utf-8"))
+        if not adapter:
+            raise ValueError("llama_adapter_lora_init returned NULL")
+        return adapter
+
     def close(self) -> None:
         """Free the weights (every context on them must be closed first)."""
         if self.ptr:
@@ -152,6 +160,13 @@ class NativeContext:
         self.n_batch = int(lc.llama_n_batch(self.ptr))
         self.n_seq = n_seq
         self._batch = lc.llama_batch_init(self.n_batch, 0, 1)
+
+    def use_lora(self, adapter: Any, scale: float = 1.0) -> None:
+        """Apply a loaded LoRA adapter to every decode of this context."""
+        adapters = (lc.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(scale)
+        if lc.llama_set_adapters_lora(self.ptr, adapters, 1, scales) != 0:
+            raise ValueError("llama_set_adapters_lora failed")
 
     # ------------------------------------------------------------------ decoding
 

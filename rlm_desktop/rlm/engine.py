@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rlm_desktop.llm.base import ContextOverflowError, GenerationSettings, ModelError
-from rlm_desktop.llm.spec import ModelPool
+from rlm_desktop.llm.spec import ModelPool, parse_spec
 from rlm_desktop.records import OUTCOMES, outcome_of
 from rlm_desktop.rlm import citations as checking
-from rlm_desktop.rlm import prompts, subcalls
+from rlm_desktop.rlm import profiles, prompts, subcalls, turns
 from rlm_desktop.rlm.budget import Budget, BudgetExceeded, Tracker
 from rlm_desktop.rlm.citations import Citation, LibraryVerifier, ReadText, TextVerifier
 from rlm_desktop.rlm.events import Event, FinalAnswer, Notice
@@ -22,6 +22,7 @@ from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.cells import trace
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import Explored, SandboxLimits
+from rlm_desktop.sandbox.tools import Tools, load_tools
 from rlm_desktop.settings import Settings, load_settings
 from rlm_desktop.store.library import DB_FILENAME, Document, Library
 from rlm_desktop.textsafe import printable
@@ -52,6 +53,7 @@ class RLMResult:
     outcome: str = "answer"
     note: str = ""
     scope: list[str] = field(default_factory=list)  # the documents asked about ([]: all)
+    profile: str = "paper"  # the protocol the root model was told (rlm/profiles.py)
 
     def to_json(self) -> dict:
         """The public shape of ``ask --json`` (events left out; they are saved with the run)."""
@@ -66,6 +68,7 @@ class RLMResult:
             "fallback": self.fallback,
             "best_effort": self.best_effort,
             "mode": self.mode,
+            "profile": self.profile,
             "models": self.models,
             "conversation": self.conversation,
             "run_id": self.run_id,
@@ -93,9 +96,13 @@ class RLM:
         prompt_variant: str | None = None,
         on_event: Callable[[Event], None] | None = None,
         pool: ModelPool | None = None,
+        profile: str | None = None,
+        tools: str | Path | None = None,
     ) -> None:
         """``root_max_tokens``: 0 lets the model decide (``loop.reply_limit``); ``pool``:
-        models already loaded, to share (closing this RLM leaves them loaded)."""
+        models already loaded, to share (closing this RLM leaves them loaded); ``profile``:
+        auto, paper or reference (else the setting); ``tools``: a file of helper functions
+        for the REPL (else the setting's, if any)."""
         # Anything not given comes from the saved settings (the one source of defaults).
         self.settings = settings or load_settings()
         mode = mode or self.settings.mode
@@ -116,9 +123,21 @@ class RLM:
             sandbox=sandbox_limits or SandboxLimits.from_settings(self.settings),
         )
         self.prompt_variant = prompt_variant
+        self.profile = profile  # else the model spec's, else the setting's
+        if profile is not None and profile != "auto":
+            profiles.check(profile)
+        self.tools = tools if tools is not None else self.settings.tools_file or None
         self.on_event = on_event
         self._tree: RunTree | None = None
         self._cancel = threading.Event()
+
+    def _profile_choice(self) -> str:
+        """The profile asked for: this RLM's, else the root model spec's, else the setting."""
+        try:
+            of_spec = parse_spec(self.model).profile
+        except ModelError:
+            of_spec = ""  # a name lent by the pool, not a spec
+        return self.profile or of_spec or self.settings.rlm_profile
 
     def cancel(self) -> None:
         """Stop the running completion (from any thread): generation stops, REPLs are killed."""
@@ -164,12 +183,17 @@ class RLM:
         sub = self.pool.get(self.sub_model, "sub")
         described = root.describe()
         variant = self.prompt_variant or prompts.variant_for(described)
+        profile = profiles.resolve(self._profile_choice(), described)
+        # Read (never run) here, so that a broken file stops the run before it starts.
+        tools: Tools | None = load_tools(self.tools) if self.tools else None
         # Printed output shown per step is capped to fit small windows too (~1/4 of it).
         window_chars = (described.get("n_ctx") or 0) // 2
         output_chars = min(self.config.output_chars, window_chars or self.config.output_chars)
         config = replace(
             self.config,
             variant=variant,
+            profile=profile,
+            tools=tools,
             output_chars=max(500, output_chars),
             root_max_tokens=self.config.root_max_tokens or reply_limit(described),
         )
@@ -199,7 +223,7 @@ class RLM:
 
     def _complete(self, tree, question, context, library, conversation, save, events):
         conversation = conversation or uuid.uuid4().hex[:12]
-        history = _history(library, conversation)
+        history = turns.earlier_turns(library, conversation)
         if self.mode == "direct":
             outcome = self._direct(tree, question, context, library)
         elif self.mode == "retrieval":
@@ -225,6 +249,7 @@ class RLM:
             outcome=ended,
             note=outcome.note or OUTCOMES[ended],
             scope=[d.path for d in context.documents] if isinstance(context, Scope) else [],
+            profile=tree.config.profile,
         )
         if library is not None and save:
             result.run_id = _save(library, question, result, self.budget)
@@ -258,15 +283,23 @@ class RLM:
     def _rlm(self, tree: RunTree, question, context, library, history) -> Outcome:
         """The method: the root model explores the context in a REPL."""
         only = [d.id for d in context.documents] if isinstance(context, Scope) else None
+        scope = [d.path for d in context.documents] if isinstance(context, Scope) else []
+        earlier = None
+        if library is not None and turns.scope_changed(history, scope):
+            earlier = [_ids(library, turn["scope"]) for turn in history]
         with tree.repl(
             0,
             library=library.folder if library is not None else None,
             context=context if library is None else None,
-            variables={"history": history, "question": question},
+            variables={**turns.variables(history), "question": question},
             only=only,
+            earlier=earlier,
         ) as sandbox:
             overview = _overview(library, context, sandbox.context_chars)
-            return tree.loop(question, sandbox, 0, overview, history)
+            if earlier is not None:
+                overview += prompts.earlier_contexts(len(earlier))
+            listed = turns.listed(history, lambda prompt: _summary(tree, prompt))
+            return tree.loop(question, sandbox, 0, overview, listed)
 
     def _retrieval(self, tree: RunTree, question, context, library) -> Outcome:
         """The other baseline: the best full-text passages and one answer call (top-k RAG)."""
@@ -357,17 +390,17 @@ def _library_of(context) -> Library | None:
     return None
 
 
-def _history(library: Library | None, conversation: str) -> list[dict]:
-    if library is None:
-        return []
-    return [
-        {
-            "question": r["question"],
-            "answer": r["answer"],
-            "citations": [c["snippet"] for c in r["citations"]],
-        }
-        for r in library.runs(conversation)
-    ]
+def _ids(library: Library, scope: list[str]) -> list[int] | None:
+    """The ids of an earlier turn's documents (None: the whole library)."""
+    return [d.id for d in library.documents_in(scope)] if scope else None
+
+
+def _summary(tree: RunTree, prompt: str) -> str:
+    """The sub model's summary of earlier turns ("" when the budget or model refuses)."""
+    try:
+        return subcalls.ask_one(tree, prompt, max_tokens=turns.SUMMARY_TOKENS)
+    except (BudgetExceeded, ModelError):
+        return ""
 
 
 def _overview(library: Library | None, context, chars: int) -> str:
@@ -436,6 +469,7 @@ def _save(library: Library, question: str, result: RLMResult, budget: Budget) ->
             "outcome": result.outcome,
             "note": result.note,
             "scope": result.scope,
+            "profile": result.profile,
             "mode": result.mode,
             "models": result.models,
             "citations": [c.to_json() for c in result.citations],

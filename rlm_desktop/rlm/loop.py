@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlm_desktop.llm.base import Backend, ContextOverflowError, GenerationSettings, Message, Usage
-from rlm_desktop.rlm import fallback, prompts, subcalls
+from rlm_desktop.rlm import fallback, profiles, prompts, subcalls
 from rlm_desktop.rlm.budget import BudgetExceeded, Tracker
 from rlm_desktop.rlm.events import CodeRun, Event, ModelText, Notice, TurnStarted
 from rlm_desktop.rlm.outcome import Outcome, partial
@@ -28,6 +28,7 @@ from rlm_desktop.rlm.parsing import Final, after_final, code_blocks, find_final,
 from rlm_desktop.rlm.subcalls import Sizes
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.host import CellResult, Explored, Sandbox, SandboxLimits
+from rlm_desktop.sandbox.tools import Tools
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class LoopConfig:
     output_chars: int = 4000
     fallback_after: int = 3
     variant: str = "local"
+    profile: str = "paper"  # the protocol the prompt describes (rlm/profiles.py)
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    tools: Tools | None = None  # the user's custom tools, loaded into every REPL
 
 
 class RunTree:
@@ -73,9 +76,11 @@ class RunTree:
         context: str | list[str] | None = None,
         variables: dict | None = None,
         only: list[int] | None = None,
+        earlier: list[list[int] | None] | None = None,
     ) -> Iterator[Sandbox]:
         """A started REPL for an RLM at ``depth``, tracked while open so a cancel can kill it
-        (``only``: the ids of the library's documents its ``context`` holds, else all)."""
+        (``only``: the ids of the library's documents its ``context`` holds, else all;
+        ``earlier``: those of earlier turns, as ``context_0 …``)."""
         room = subcalls.sizes(self.sub, self.config.sub_max_tokens, self._text_of(context))
         sandbox = Sandbox(
             library=library,
@@ -89,6 +94,8 @@ class RunTree:
             and depth + 1 < self.tracker.budget.max_depth,
             locator=self.locator,
             chunk_chars=room.chunk_chars,
+            tools=self.config.tools,
+            earlier=earlier,
         )
         self.sandboxes.add(sandbox)
         self.sizes[sandbox] = room
@@ -112,9 +119,13 @@ class RunTree:
         self, question: str, sandbox: Sandbox, depth: int, overview: str, history: list[dict]
     ) -> Outcome:
         """The root loop of one RLM: ask, run code, show output, until FINAL or a budget."""
+        config = self.config
+        tools = config.tools.prompt() if config.tools is not None else ""
+        system = profiles.system_prompt(config.profile, config.variant, tools)
+        first = prompts.first_message(question, overview, history, profiles.helpers(config.profile))
         messages: list[Message] = [
-            {"role": "system", "content": prompts.system_prompt(self.config.variant)},
-            {"role": "user", "content": prompts.first_message(question, overview, history)},
+            {"role": "system", "content": system},
+            {"role": "user", "content": first},
         ]
         no_code = 0
         last_failure: tuple[str, str] | None = None
@@ -143,7 +154,7 @@ class RunTree:
                 messages.append({"role": "user", "content": prompts.NUDGE_NO_CODE})
                 continue
             feedback = []
-            runnable = False
+            runnable = printed = False
             for number, code in enumerate(blocks, 1):
                 if self.tracker.cancel.is_set():
                     return partial(self.tracker.stop_reason(), last_prose)
@@ -154,6 +165,14 @@ class RunTree:
                 feedback.append(self._show(number, result))
                 if result.final is not None:
                     return Outcome(result.final, cited=result.citations)
+                # Like FINAL in prose, a ready answer counts once the model saw the output.
+                printed = printed or bool(result.stdout or result.stderr)
+                if result.answer is not None:
+                    if not printed:
+                        return Outcome(result.answer, cited=result.citations)
+                    self.run_cell(sandbox, 'answer["ready"] = False', depth, shown=False)
+                    feedback.append(prompts.ANSWER_TOO_EARLY)
+                    self.emit(Notice(depth, "answer came with unseen code output: asked again"))
                 if result.error:
                     if last_failure == (code, result.stderr):
                         feedback.append(prompts.REPEATED_ERROR.format(error=result.message))

@@ -31,27 +31,42 @@ def variant_for(description: dict) -> str:
 HELPERS = (
     "context.search(query, k), context.grep(pattern), context.documents, context.chunks(size), "
     "locate(text), llm_query(prompt), llm_query_batched(prompts), map_chunks(question), "
-    "rlm_query(question, text), cite(snippet), FINAL(answer), FINAL_VAR(name)"
+    "rlm_query(question, text), rlm_query_batched(questions, texts), SHOW_VARS(), "
+    "cite(snippet), FINAL(answer), FINAL_VAR(name)"
 )
 
 
-def first_message(question: str, overview: str, history: list[dict]) -> str:
+def first_message(question: str, overview: str, history: list[dict], helpers: str = HELPERS) -> str:
     """The question plus a description of ``context`` — never the documents' text."""
     parts = []
     if history:
-        earlier = "\n".join(
-            f"- Q{i}: {h['question']}\n  A{i}: {h['answer'][:400]}"
-            for i, h in enumerate(history, 1)
-        )
+        earlier = "\n".join(_turn(i, h) for i, h in enumerate(history))
         parts.append(
-            "Earlier in this conversation (also in the REPL variable `history`, a list of "
-            f"dicts with question, answer, citations):\n{earlier}"
+            "Earlier in this conversation (each turn is also in the REPL as `history_0`, "
+            "`history_1`, ...: dicts with question, answer, citations and trajectory; "
+            f"`history` lists them all):\n{earlier}"
         )
     parts.append(f"The REPL's `context`: {overview}")
-    parts.append(f"Helpers: {HELPERS}")
+    parts.append(f"Helpers: {helpers}")
     parts.append(f"Question: {question}")
     parts.append("Start by writing a ```repl block.")
     return "\n\n".join(parts)
+
+
+def earlier_contexts(count: int) -> str:
+    """The overview's note when earlier turns asked about other documents."""
+    return (
+        f"\nEarlier questions in this conversation were asked about other documents: "
+        f"`context_0` to `context_{count - 1}` hold each earlier turn's, and `context_{count}` "
+        "(the same as `context`) this question's."
+    )
+
+
+def _turn(position: int, turn: dict) -> str:
+    """One earlier turn as the first message lists it (a summary of several has no index)."""
+    index = turn.get("index", position)
+    name = f"history_{index}" if index is not None else "summary"
+    return f"- {name}: Q: {turn['question']}\n  A: {turn['answer'][:400]}"
 
 
 NUDGE_NO_CODE = (
@@ -69,6 +84,11 @@ REPEATED_ERROR = (
 LAST_CALL = (
     "You have no steps left. Give your best final answer now, as FINAL(your answer), using "
     'what you have seen so far, with cite(...) markers or [n] "exact quote" lines.'
+)
+ANSWER_TOO_EARLY = (
+    'You set answer["ready"] in a reply whose code printed output you had not seen yet. The '
+    'output is above, and answer["ready"] is False again. If the output supports your '
+    'answer, set answer["ready"] = True again; otherwise continue.'
 )
 FINAL_VAR_UNKNOWN = "FINAL_VAR named no variable of the REPL; compute the answer in code first."
 COMPACT = (

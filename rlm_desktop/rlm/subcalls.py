@@ -25,7 +25,7 @@ from rlm_desktop.llm.base import (
     Message,
     ModelError,
 )
-from rlm_desktop.rlm import citations, prompts
+from rlm_desktop.rlm import batched, citations, prompts
 from rlm_desktop.rlm.budget import BudgetExceeded
 from rlm_desktop.rlm.events import Notice, SubCallEnded, SubCallStarted
 from rlm_desktop.sandbox.host import DEFAULT_CHUNK_CHARS, SubCall, SubCallAnswer
@@ -82,8 +82,17 @@ def answer(tree: RunTree, call: SubCall, depth: int, room: Sizes) -> list[str] |
         raise RuntimeError("sub-calls are turned off in this mode (REPL only): use code")
     if call.kind == "rlm_query" and depth + 1 < tree.tracker.budget.max_depth:
         return _child(tree, call, depth + 1)
+    if call.kind == "rlm_query_batched":
+        if depth + 1 < tree.tracker.budget.max_depth:
+            return batched.children(tree, call, depth + 1, _child)
+        tree.emit(Notice(depth, "rlm_query_batched at the depth limit: asked as plain sub-calls"))
+        call = batched.as_plain(call)
     asked = _prompts(call)
     _admit(tree, asked, depth)
+    if call.kind == "llm_query_batched":
+        return batched.each(
+            tree, call.kind, asked, depth, lambda fit: _ask(tree, call.kind, fit, depth + 1, room)
+        )
     return _ask(tree, call.kind, asked, depth + 1, room)
 
 
@@ -148,7 +157,14 @@ def _ask(tree: RunTree, kind: str, asked: list[str], depth: int, room: Sizes) ->
     for result in results:
         if result.finish_reason != "refused":
             tree.tracker.record(depth, result.usage, subcall=True)
-    texts = [r.text for r in results]
+    errors = [r.error for r in results if r.finish_reason == "error"]
+    if errors and len(errors) == len(results):
+        tree.emit(SubCallEnded(depth, kind, list(asked), error=errors[0]))
+        raise RuntimeError(errors[0])  # nothing to keep: the call fails as a whole
+    texts = [batched.failed(r.error) if r.finish_reason == "error" else r.text for r in results]
+    for number, result in enumerate(results, 1):
+        if result.finish_reason == "error":
+            tree.emit(Notice(depth, f"{kind} item {number} of {len(asked)} failed: {result.error}"))
     tree.emit(
         SubCallEnded(
             depth,

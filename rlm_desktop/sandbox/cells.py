@@ -2,7 +2,8 @@
 
 The child runs model-written code, so its frames are read as claims: each field is checked,
 output is cut to its limit again, a final answer counts only for a cell whose code calls
-``FINAL``/``FINAL_VAR``, and provenance is never taken from it (the host traces it itself).
+``FINAL``/``FINAL_VAR`` (a ready ``answer`` dict, only for one that names ``answer``), and
+provenance is never taken from it (the host traces it itself).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rlm_desktop.sandbox.limits import SandboxLimits
 from rlm_desktop.sandbox.locate import Hints
 
 _MAX_CITATIONS = 1_000
-_SUBCALL_KINDS = ("llm_query", "llm_query_batched", "rlm_query")
+_SUBCALL_KINDS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class CellResult:
     changed: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     final: str | None = None
+    answer: str | None = None  # the content of the ``answer`` dict the cell made ready
     explored: list[Explored] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)  # snippets registered with cite()
     state_lost: bool = False
@@ -104,8 +106,9 @@ class SubCallAnswer:
 class SubCall:
     """A request from the REPL for model calls: answer with one string per prompt."""
 
-    kind: str  # llm_query, llm_query_batched or rlm_query
+    kind: str  # llm_query, llm_query_batched, rlm_query or rlm_query_batched
     prompts: list[str]
+    # rlm_query: the child's text (a list: its pieces); rlm_query_batched: one per prompt.
     context: str | list[str] | None = None
 
 
@@ -144,6 +147,10 @@ def read_subcall(message: dict) -> tuple[int, SubCall]:
         or (isinstance(context, list) and all(isinstance(c, str) for c in context))
     ):
         raise protocol.ProtocolError("sub-call prompts must be strings")
+    if kind == "rlm_query_batched" and not (
+        context is None or (isinstance(context, list) and len(context) == len(prompts))
+    ):
+        raise protocol.ProtocolError("rlm_query_batched needs one text per prompt")
     return call_id, SubCall(kind, prompts, context)
 
 
@@ -155,6 +162,11 @@ def read_result(message: dict, code: str, limits: SandboxLimits) -> CellResult:
     final = message.get("final")
     if final is not None and not (isinstance(final, str) and calls_final(code)):
         raise protocol.ProtocolError("a final answer from a cell that does not call FINAL")
+    # A ready answer counts from a cell that names ``answer``: one left ready by an earlier
+    # cell, or set by a function defined earlier, is not this cell's to give.
+    answer = message.get("answer")
+    if not (isinstance(answer, str) and names(code, ("answer",))):
+        answer = None
     changed = _list(message.get("changed"))
     cited = _list(message.get("citations"))
     duration = message.get("duration")
@@ -167,6 +179,7 @@ def read_result(message: dict, code: str, limits: SandboxLimits) -> CellResult:
         changed=[str(name)[:200] for name in changed[:1_000]],
         duration_s=float(duration) if isinstance(duration, (int, float)) else 0.0,
         final=final,
+        answer=answer,
         citations=[c for c in cited[:_MAX_CITATIONS] if isinstance(c, str)],
     )
 
@@ -177,13 +190,16 @@ def _list(value: object) -> list:
 
 def calls_final(code: str) -> bool:
     """True when ``code`` refers to FINAL or FINAL_VAR (only such a cell may end a run)."""
+    return names(code, ("FINAL", "FINAL_VAR"))
+
+
+def names(code: str, wanted: tuple[str, ...]) -> bool:
+    """True when ``code`` refers to a variable of one of the ``wanted`` names."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return False
-    return any(
-        isinstance(node, ast.Name) and node.id in ("FINAL", "FINAL_VAR") for node in ast.walk(tree)
-    )
+    return any(isinstance(node, ast.Name) and node.id in wanted for node in ast.walk(tree))
 
 
 def _cap(text: str, limit: int) -> str:

@@ -45,6 +45,7 @@ from rlm_desktop.sandbox.confine import Isolation
 from rlm_desktop.sandbox.context import Context
 from rlm_desktop.sandbox.limits import SandboxLimits, explain_exit
 from rlm_desktop.sandbox.locate import Hints
+from rlm_desktop.sandbox.tools import Tools, ToolsError
 from rlm_desktop.store.library import DB_FILENAME, Library
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class Sandbox:
         locator: Callable[[], Context] | None = None,
         only: list[int] | None = None,
         chunk_chars: int = DEFAULT_CHUNK_CHARS,
+        tools: Tools | None = None,
+        earlier: list[list[int] | None] | None = None,
     ) -> None:
         """``depth`` is the RLM's (0 for the root), to say who read what; ``child_rlms`` says
         that ``rlm_query`` starts a child RLM here (which explores the text it is given
@@ -114,6 +117,9 @@ class Sandbox:
         # (the child has no tokenizer); the app checks every prompt's size again anyway.
         self.chunk_chars = chunk_chars
         self.child_rlms = child_rlms
+        self.tools = tools  # the user's custom tools, run in the child only
+        # The documents of a conversation's earlier turns (ids; None: all), as context_0 …
+        self.earlier = earlier or []
         self._shared_locator = locator
         self._hints = Hints()  # places of context handed to this REPL's code
 
@@ -183,6 +189,12 @@ class Sandbox:
             Library(self.library_db.parent).close()  # brings an older library's schema up to date
             snapshot.ensure(self.library_db, self.only)
             command += ["--library", str(self.library_db)]
+            for ids in self.earlier:
+                snapshot.ensure(self.library_db, ids)
+            if self.earlier:
+                earlier_file = Path(self._tmp) / "earlier.json"
+                earlier_file.write_text(json.dumps(self.earlier), encoding="utf-8")
+                command += ["--earlier-json", str(earlier_file)]
             if self.only is not None:
                 only_file = Path(self._tmp) / "only.json"
                 only_file.write_text(json.dumps(self.only), encoding="utf-8")
@@ -195,6 +207,10 @@ class Sandbox:
             globals_file = Path(self._tmp) / "globals.json"
             globals_file.write_text(json.dumps(self.variables), encoding="utf-8")
             command += ["--globals-json", str(globals_file)]
+        if self.tools is not None:
+            tools_file = Path(self._tmp) / "tools.json"
+            tools_file.write_text(json.dumps({"source": self.tools.source}), encoding="utf-8")
+            command += ["--tools-json", str(tools_file)]
         if not self.isolate:
             command.append("--no-isolate")
         try:
@@ -226,6 +242,13 @@ class Sandbox:
         known = Isolation.__dataclass_fields__
         fields_sent = isolation.items() if isinstance(isolation, dict) else []
         self.isolation = Isolation(**{k: v for k, v in fields_sent if k in known})
+        failed = ready.get("tools_error")
+        if self.tools is not None and failed is not None:
+            self._kill()
+            raise ToolsError(
+                f"the custom tools file {self.tools.path} failed to load in the REPL: "
+                f"{str(failed)[:2_000]}"
+            )
         chars = ready.get("chars")
         self.context_chars = chars if isinstance(chars, int) else 0
         return self.isolation
@@ -417,7 +440,7 @@ class Sandbox:
             # Only a sub-call that answered read its prompt; a child RLM read only what it
             # printed in its own REPL (traced there), not the whole text it was given.
             sent = call.context if isinstance(call.context, str) else "\n".join(call.context or [])
-            child = call.kind == "rlm_query" and not answered.read_context
+            child = call.kind.startswith("rlm_query") and not answered.read_context
             for piece in call.prompts if child else [*call.prompts, sent]:
                 explored.extend(self._trace(piece, "subcall"))
         except Exception as exc:  # a failed model call becomes an error inside the cell

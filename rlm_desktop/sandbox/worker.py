@@ -89,6 +89,8 @@ class Repl:
             "llm_query": self.llm_query,
             "llm_query_batched": self.llm_query_batched,
             "rlm_query": self.rlm_query,
+            "rlm_query_batched": self.rlm_query_batched,
+            "SHOW_VARS": self.show_vars,
             "FINAL": self.final_answer,
             "FINAL_VAR": self.final_var,
             "cite": self.cite,
@@ -100,6 +102,8 @@ class Repl:
         }
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.namespace.update(self.helpers)
+        # The other way to finish: a cell sets answer["content"] and then answer["ready"].
+        self.namespace["answer"] = {"content": "", "ready": False}
 
     # ---------------------------------------------------------------- helpers for cells
 
@@ -116,7 +120,26 @@ class Repl:
         if sub_context is not None and not isinstance(sub_context, str):
             sub_context = [str(piece) for piece in sub_context]
         answer = self._subcall("rlm_query", [str(question)], context=sub_context)[0]
-        return self._adopt_citations(answer)
+        return self._adopt_citations([answer])[0]
+
+    def rlm_query_batched(self, questions: list[str], texts: list[str] | None = None) -> list[str]:
+        """Run one child RLM per question (on ``texts[i]`` when given); answers in order,
+        an error message in the place of one that failed."""
+        questions = [str(q) for q in questions]
+        if texts is not None and len(texts) != len(questions):
+            raise ValueError("rlm_query_batched: give one text per question, or none")
+        pieces = None if texts is None else [str(t) for t in texts]
+        answers = self._subcall("rlm_query_batched", questions, context=pieces)
+        return self._adopt_citations(answers)
+
+    def show_vars(self) -> str:
+        """The REPL's variables with their types (not their values), one per line."""
+        rows = [
+            f"{name}: {_short_type(value)}"
+            for name, value in self.namespace.items()
+            if not name.startswith("_") and name not in self.helpers
+        ]
+        return "\n".join(rows) if rows else "(no variables yet)"
 
     def map_chunks(self, question: str, chunk_chars: int | None = None) -> list[str]:
         """Ask ``question`` of every chunk of the whole context at once; answers in order.
@@ -150,15 +173,18 @@ class Repl:
         else:
             self.final = str(name)
 
-    def _adopt_citations(self, answer: str) -> str:
-        """Take a child RLM's citations as this REPL's own: each is registered with cite()
-        and the child's ``[n]`` markers are renumbered to match."""
+    def _adopt_citations(self, answers: list[str]) -> list[str]:
+        """Take child RLMs' citations as this REPL's own: each is registered with cite()
+        and the children's ``[n]`` markers (numbered apart across a batch) renumbered."""
         cited = self._child_citations
         self._child_citations = []
         if not cited:
-            return answer
+            return answers
         numbers = {str(n): self.cite(snippet) for n, snippet in cited}
-        return re.sub(r"\[(\d+)\]", lambda m: numbers.get(m.group(1), m.group(0)), answer)
+        return [
+            re.sub(r"\[(\d+)\]", lambda m: numbers.get(m.group(1), m.group(0)), answer)
+            for answer in answers
+        ]
 
     def _subcall(self, kind: str, prompts: list[str], **extra: Any) -> list[str]:
         self._calls += 1
@@ -217,6 +243,7 @@ class Repl:
         return {
             "type": "result",
             "cell": cell,
+            "answer": self._ready_answer(),
             "stdout": out,
             "stderr": stderr.value(),
             "error": error,
@@ -227,6 +254,31 @@ class Repl:
             "citations": self.citations,
             "reads": self.source.handed_out(),
         }
+
+    def load_tools(self, source: object) -> str | None:
+        """Run the user's tools file and offer its public functions; the error, if any."""
+        module: dict[str, Any] = {"__name__": "user_tools", "__builtins__": builtins}
+        try:
+            exec(compile(str(source), "<tools>", "exec"), module)
+        except BaseException as exc:  # the user's file may raise anything
+            return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        tools = {
+            name: value
+            for name, value in module.items()
+            if not name.startswith("_")
+            and callable(value)
+            and getattr(value, "__module__", None) == "user_tools"
+        }
+        self.helpers.update(tools)
+        self.namespace.update(tools)
+        return None
+
+    def _ready_answer(self) -> str | None:
+        """The content of the ``answer`` dict once a cell has set its "ready" to True."""
+        answer = self.namespace.get("answer")
+        if isinstance(answer, dict) and answer.get("ready") is True:
+            return str(answer.get("content", ""))
+        return None
 
     def _exec(self, code: str) -> None:
         tree = ast.parse(code, "<cell>", "exec")
@@ -250,6 +302,18 @@ _REFUSED = (
 _FULL_FOLDER = (
     "The sandbox folder is full: its quota is {} MB (all files written by this REPL together)."
 )
+
+
+def _short_type(value: object) -> str:
+    """A variable's type in a few words: "list of 3", "str of 1,204 chars", "function"."""
+    kind = type(value).__name__
+    if isinstance(value, str):
+        return f"str of {len(value):,} chars"
+    if isinstance(value, (list, tuple, dict, set)):
+        return f"{kind} of {len(value):,}"
+    if callable(value) and not isinstance(value, type):
+        return "function"
+    return kind
 
 
 def _print_cell_traceback(exc: BaseException) -> None:
@@ -331,12 +395,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output-chars", type=int, required=True)
     parser.add_argument("--chunk-chars", type=int, default=_DEFAULT_CHUNK_CHARS)
     parser.add_argument("--globals-json")
+    parser.add_argument("--tools-json")
+    parser.add_argument("--earlier-json")  # ids of earlier turns' documents (null: all)
     parser.add_argument("--no-isolate", action="store_true")
     args = parser.parse_args(argv)
     # What the app left in the private folder is read before anything is mounted over it.
     plain = _read_json(args.context_json)
     only = _read_json(args.only_json)
     globals_data = _read_json(args.globals_json)
+    tools = _read_json(args.tools_json)
+    earlier = _read_json(args.earlier_json)
     extra_globals = (
         {str(k): v for k, v in globals_data.items()} if isinstance(globals_data, dict) else {}
     )
@@ -346,6 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         rules = _confine(args, isolation)
     sock = socket.socket(fileno=args.fd)
     source, value = _load(args, plain, only)
+    contexts = [_load(args, None, ids)[1] for ids in earlier] if isinstance(earlier, list) else []
     if not args.no_isolate:
         isolation.landlock_abi = confine.landlock(args.tmp, _readable(args))
         if not isolation.landlock_abi:
@@ -368,10 +437,14 @@ def main(argv: list[str] | None = None) -> None:
     isolation.decide_level()
     repl = Repl(sock, source, value, args.output_chars, args.disk_mb, args.chunk_chars)
     repl.namespace.update(extra_globals)
+    if contexts:  # the documents changed between turns: each turn's, the current one last
+        repl.namespace.update({f"context_{i}": c for i, c in enumerate([*contexts, value])})
+    tools_error = repl.load_tools(tools["source"]) if isinstance(tools, dict) else None
     protocol.send(
         sock,
         {
             "type": "ready",
+            "tools_error": tools_error,
             "isolation": isolation.to_json(),
             "chars": len(source),
             "documents": len(source.documents),

@@ -258,7 +258,7 @@ class LibraryReader:
         """Saved runs, newest first (or one conversation's, oldest first), without events."""
         columns = (
             "id, conversation, question, answer, stop_reason, fallback, outcome, note, mode, "
-            "models, citations, usage, created_at, title, scope"
+            "models, citations, usage, created_at, title, scope, profile"
         )
         if conversation is None:
             rows = self._conn.execute(f"SELECT {columns} FROM runs ORDER BY id DESC")

@@ -184,3 +184,10 @@ def _run_title_scope(db: Database) -> None:
     # documents a question was asked about (a JSON list of paths; [] for the whole library).
     db.execute("ALTER TABLE runs ADD COLUMN title TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE runs ADD COLUMN scope TEXT NOT NULL DEFAULT '[]'")
+
+
+@migrations(name="008_run_profile")
+def _run_profile(db: Database) -> None:
+    # The protocol profile a run's prompt described ("paper" or "reference"); older runs,
+    # all asked with the paper's, show "".
+    db.execute("ALTER TABLE runs ADD COLUMN profile TEXT NOT NULL DEFAULT ''")
