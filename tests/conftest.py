@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # Qt renders offscreen in tests (set before any Qt import).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Module-scoped fixtures (a loaded model) are made before the per-test home below: they too
+# must never write into the real data folder (the model's saved prompt states).
+os.environ["RLM_DESKTOP_HOME"] = tempfile.mkdtemp(prefix="rlm-test-home-")
 
 from rlm_desktop.store import Library
 

@@ -171,15 +171,15 @@ def test_map_chunks_over_a_library_larger_than_the_window_never_overflows(tmp_pa
     )
     try:
         result = rlm.completion("Which users?", log_library, save=False)
+        (cell,) = [e for e in events if isinstance(e, CodeRun)]
+        (ended,) = [e for e in events if isinstance(e, SubCallEnded)]
+        assert not cell.stderr and not ended.error, cell.stderr
+        assert int(cell.stdout) == len(ended.prompts) >= 3  # every piece answered
+        window = sub.capacity().window
+        assert all(sub.count_tokens(p) + 8 < window for p in ended.prompts)
     finally:
         rlm.close()
         pool.close()
-    (cell,) = [e for e in events if isinstance(e, CodeRun)]
-    (ended,) = [e for e in events if isinstance(e, SubCallEnded)]
-    assert not cell.stderr and not ended.error, cell.stderr
-    assert int(cell.stdout) == len(ended.prompts) >= 3  # every piece answered
-    window = sub.capacity().window
-    assert all(sub.count_tokens(p) + 8 < window for p in ended.prompts)
     assert result.answer == "done"
 
 

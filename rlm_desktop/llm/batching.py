@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rlm_desktop.llm.base import Completion, GenerationSettings, ModelError, Usage
-from rlm_desktop.llm.hardware import own_load
 from rlm_desktop.llm.native import NO_KV_SLOT, NativeContext, NativeModel, Sampler
 
 log = logging.getLogger(__name__)
@@ -197,12 +196,8 @@ class Scheduler:
 
     def _loop(self) -> None:
         live: list[Request] = []
-        running = 0
         if self.threads is not None:
-            generation, batches = self.threads()
-            self.context.set_threads(generation, batches)
-            running = batches
-        own_load.add(running)
+            self.context.set_threads(*self.threads())
         try:
             while True:
                 with self._lock:
@@ -221,8 +216,6 @@ class Scheduler:
             for request in pending:
                 request.error = error
                 self._end(request)
-        finally:
-            own_load.add(-running)
 
     def _admit(self, live: list[Request]) -> None:
         """Move waiting requests into sequences while slots and cells allow (in order)."""

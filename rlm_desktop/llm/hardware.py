@@ -3,14 +3,14 @@ layers go to a GPU.
 
 Threads: generation gets the physical cores (hyper-threads share a core's arithmetic units),
 prompts and batches get every logical core, and in both cases the cores other programs keep
-busy right now are left out. Measured on the development machine (2 cores, other jobs
-running, demo model): with the second core busy, one-token steps took 10-20x longer on two
-threads than on one, because each of the model's operations waits for the slower thread.
+busy right now are left out (niced background jobs do not count: they give way). Measured on
+the development machine (2 cores, other jobs running, demo model): with the second core busy,
+one-token steps took 10-20x longer on two threads than on one, because each of the model's
+operations waits for the slower thread.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -82,47 +82,77 @@ def threads(setting: int) -> tuple[int, int]:
 
 
 def busy_cores() -> int:
-    """Cores other programs keep busy: the 1-minute load average less this process's own
-    decoding (0 where the OS has no load average)."""
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return 0
-    return max(0, round(load - own_load.estimate()))
+    """Cores other programs keep busy now: their CPU time over the last moments, less this
+    process's own (0 where the OS will not say)."""
+    return _usage.busy()
 
 
-class OwnLoad:
-    """What this process's decode loops add to the 1-minute load average: the same
-    exponential average of the threads they run."""
+class _CpuUsage:
+    """Other programs' CPU use, from the kernel's counters between two readings.
 
-    _MINUTE = 60.0
+    On Linux, time spent by *niced* programs is not counted when they give way to us (a
+    nice-19 job gets about 1.5% of a core against an ordinary one, unless the kernel groups
+    programs by session), so leaving a core to them would only slow us down. Elsewhere the
+    1-minute load average stands in.
+    """
+
+    _FRESH_S = 1.0  # a figure younger than this is reused
+    _FIRST_WAIT_S = 0.1  # the first figure needs two readings
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._value = 0.0
-        self._threads = 0
-        self._since = time.monotonic()
+        self._reading: tuple[float, float, float] | None = None
+        self._busy: int | None = None
+        self._at = 0.0
 
-    def _settle(self) -> None:
-        now = time.monotonic()
-        fade = math.exp(-(now - self._since) / self._MINUTE)
-        self._value = self._threads + (self._value - self._threads) * fade
-        self._since = now
-
-    def add(self, threads: int) -> None:
-        """A loop started (positive) or ended (negative) running ``threads`` threads."""
+    def busy(self) -> int:
         with self._lock:
-            self._settle()
-            self._threads = max(0, self._threads + threads)
+            if not Path("/proc/stat").exists():
+                return _load_average()
+            now = time.monotonic()
+            if self._busy is not None and now - self._at < self._FRESH_S:
+                return self._busy
+            if self._reading is None:
+                self._reading = _reading()
+                time.sleep(self._FIRST_WAIT_S)
+            (then, busy_then, own_then), current = self._reading, _reading()
+            wall = current[0] - then
+            others = (current[1] - busy_then) - (current[2] - own_then)
+            self._reading, self._at = current, current[0]
+            self._busy = max(0, round(others / wall)) if wall > 0 else 0
+            return self._busy
 
-    def estimate(self) -> float:
-        """This process's share of the load average now."""
-        with self._lock:
-            self._settle()
-            return self._value
+
+def _load_average() -> int:
+    try:
+        return max(0, round(os.getloadavg()[0]))
+    except (OSError, AttributeError):
+        return 0
 
 
-own_load = OwnLoad()
+def _reading() -> tuple[float, float, float]:
+    """(now, CPU seconds of un-niced work on every core, this process's CPU seconds)."""
+    import resource  # Unix only, as /proc/stat is
+
+    now = time.monotonic()
+    ticks = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user, nice, system, idle, iowait, irq, softirq, steal: all but idle and iowait, and
+    # nice when niced programs really give way (not so with per-session autogroups)
+    busy = ticks[0] + ticks[2] + sum(ticks[5:8]) + (0 if _nice_yields() else ticks[1])
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return now, busy / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime
+
+
+def _nice_yields() -> bool:
+    """False when the kernel schedules each session as a group: a niced job in another
+    session then takes its fair share whatever its nice value."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "0"
+    except OSError:
+        return True
+
+
+_usage = _CpuUsage()
 
 
 def gpu_layers(

@@ -19,6 +19,8 @@ from typing import Any
 import llama_cpp as lc
 import numpy as np
 
+from rlm_desktop.llm.base import ModelError
+
 log = logging.getLogger(__name__)
 
 _ready = threading.Lock()
@@ -66,6 +68,8 @@ class NativeModel:
 
     def tokenize(self, text: str, add_special: bool) -> list[int]:
         """Tokens of ``text``; special tokens written in it (``<|im_start|>``) are parsed."""
+        if not self.ptr:  # the vocabulary went with the weights: llama.cpp would abort
+            raise ModelError("the model was closed")
         data = text.encode("utf-8")
         room = len(data) + 16
         buffer = (lc.llama_token * room)()

@@ -231,6 +231,8 @@ class RLM:
         else:
             outcome = self._rlm(tree, question, context, library, history)
         citations = self._citations(tree, outcome, library, context)
+        if not outcome.answer.strip():  # e.g. FINAL("") or only quote lines: never a blank
+            outcome.answer = "(the model ended the run with an empty answer)"
         root, sub, emit, tracker = tree.root, tree.sub, tree.emit, tree.tracker
         emit(FinalAnswer(0, outcome.answer, outcome.stop_reason, outcome.fallback))
         ended = outcome_of(outcome.stop_reason, outcome.fallback, outcome.best_effort)
