@@ -144,8 +144,11 @@ def _reading() -> tuple[float, float, float]:
 
 
 def _nice_yields() -> bool:
-    """False when the kernel schedules each session as a group: a niced job in another
-    session then takes its fair share whatever its nice value."""
+    """True when niced jobs give way to this process: it is not niced itself, and the kernel
+    does not schedule each session as a group (a niced job in another session then takes
+    its fair share whatever its nice value)."""
+    if os.getpriority(os.PRIO_PROCESS, 0) > 0:
+        return False
     try:
         return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "0"
     except OSError:

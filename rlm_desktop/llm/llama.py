@@ -51,8 +51,9 @@ from rlm_desktop.paths import data_dir
 # Room the prompt must leave for the answer before we refuse it; beyond that, max_tokens is
 # lowered to what fits (and the answer ends with finish_reason "length").
 MIN_ANSWER_TOKENS = 64
-# Conversations the root context keeps at once: the root, children, a compacted restart.
-ROOT_SEQUENCES = 4
+# Conversations the root context keeps at once: the root, the children one
+# rlm_query_batched runs together (4), a compacted restart. They share the context's cells.
+ROOT_SEQUENCES = 6
 DEFAULT_SUB_SLOTS = 8
 
 
@@ -278,7 +279,8 @@ class LlamaCppBackend(Backend):
         """Answer the conversations in the sub-call loop, together with any others queued.
 
         Every prompt is measured first: one that cannot fit a sub-call's window refuses the
-        whole batch (ContextOverflowError) before anything is decoded."""
+        whole batch (ContextOverflowError) before anything is decoded. A member that fails
+        in the loop has finish_reason "error"; the others' answers stand."""
         settings = settings or GenerationSettings()
         window = self.capacity().window
         prompts: list[list[int]] = []
@@ -299,7 +301,8 @@ class LlamaCppBackend(Backend):
             )
             for i, (prompt, limit) in enumerate(zip(prompts, limits, strict=True))
         ]
-        return self.subcalls.run(requests)
+        self.subcalls.submit(requests)
+        return [_completion(request) for request in requests]
 
     # ------------------------------------------------------------ the rest
 
@@ -347,6 +350,14 @@ def _load_lora(model: NativeModel, path: str, info: GGUFInfo) -> Any:
             f"{Path(info.path).name} ({exc}): an adapter works only with the base model it "
             "was trained from"
         ) from exc
+
+
+def _completion(request: Request) -> Completion:
+    """A sub-call's completion; one that failed says why, and the rest of its batch stands."""
+    try:
+        return request.wait()
+    except ModelError as exc:
+        return Completion("", finish_reason="error", error=exc.message)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
