@@ -198,6 +198,9 @@ def test_the_quick_speed_suite_runs_and_writes_json(tmp_path):
     assert any("pdf ingest" in n for n in names) and any("locate" in n for n in names)
     assert any("batched vs sequential, 8" in n for n in names)
     assert any("prefix" in n or "root loop" in n for n in names)
+    for row in ("root reuse with sub-calls", "map_chunks occupancy", "orchestration overhead"):
+        assert any(row in n for n in names), row
+    assert any("warm first turn" in n for n in names)
 
 
 # ---------------------------------------------------------------------- statuses and outcomes
