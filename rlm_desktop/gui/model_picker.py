@@ -122,8 +122,9 @@ class ModelPicker(QWidget):
         downloading.addStretch()  # the Download button alone keeps its own width
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        # As tall as its lines, never taller: spare height goes to the dialog's lists.
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        # Exactly as tall as its lines (two of model details included): never squeezed so
+        # that the details overlap the next row, never stretched.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         layout.addLayout(row)
         layout.addWidget(self.info)
         layout.addLayout(downloading)

@@ -102,7 +102,12 @@ class SettingsDialog(QDialog):
         )
         self.n_ctx.editingFinished.connect(self._scan)
         self.n_threads = _spin(
-            0, 256, s.n_threads, "CPU threads (automatic: all cores)", "automatic (all cores)"
+            0,
+            256,
+            s.n_threads,
+            "CPU threads (automatic: the physical cores to generate and all cores to read "
+            "prompts, less the cores other programs keep busy)",
+            "automatic (the free cores)",
         )
         self.n_gpu_layers = _spin(
             -1, 1000, s.n_gpu_layers, "GPU layers (automatic: all if supported)", "automatic"
@@ -230,7 +235,9 @@ class SettingsDialog(QDialog):
             ("Documents", documents),
         ):
             page = QWidget()
-            page.setLayout(form)
+            column = QVBoxLayout(page)
+            column.addLayout(form)
+            column.addStretch(1)  # rows keep their own heights; the spare goes below them
             tabs.addTab(page, title)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
