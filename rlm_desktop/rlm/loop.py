@@ -18,7 +18,7 @@ from rlm_desktop.rlm.budget import BudgetExceeded, Tracker
 from rlm_desktop.rlm.events import CodeRun, Event, ModelText, Notice, TurnStarted
 from rlm_desktop.rlm.outcome import Outcome, partial
 from rlm_desktop.rlm.parsing import Final, after_final, code_blocks, find_final, prose
-from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.context import ContextBase
 from rlm_desktop.sandbox.host import CellResult, Explored, Sandbox, SandboxLimits
 
 
@@ -50,7 +50,7 @@ class RunTree:
         self.explored: list[Explored] = []
         # The text the run's context came from, to trace what models read against it
         # (set by the engine; child RLMs' REPLs trace their output against it too).
-        self.locator: Callable[[], Context] | None = None
+        self.locator: Callable[[], ContextBase] | None = None
         self.sandboxes: set[Sandbox] = set()
         self.stopping: BudgetExceeded | None = None  # set by a sub-call the budget ended
 

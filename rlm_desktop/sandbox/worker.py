@@ -23,7 +23,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 from rlm_desktop.sandbox import confine, namespaces, protocol, snapshot, syscall_filter
-from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.context import Context, ContextBase
+from rlm_desktop.sandbox.large import MAP_CHUNKS_CAP, LargeContext, open_library
 
 
 class CappedOutput:
@@ -63,10 +64,17 @@ class Repl:
     """Persistent variables, cell execution, sub-call plumbing and provenance."""
 
     def __init__(
-        self, sock: socket.socket, source: Context, value: Any, output_chars: int, quota_mb: int
+        self,
+        sock: socket.socket,
+        source: ContextBase,
+        value: Any,
+        output_chars: int,
+        quota_mb: int,
+        memory_mb: int,
     ) -> None:
         self.sock = sock
         self.quota_mb = quota_mb
+        self.memory_mb = memory_mb
         self.source = source
         self.output_chars = output_chars
         self.final: str | None = None
@@ -111,6 +119,12 @@ class Repl:
     def map_chunks(self, question: str, chunk_chars: int = 20_000) -> list[str]:
         """Ask ``question`` of every chunk of the whole context at once; answers in order."""
         pieces = self.source.chunks(chunk_chars)
+        if isinstance(self.source, LargeContext) and len(pieces) > MAP_CHUNKS_CAP:
+            raise ValueError(
+                f"map_chunks: context is a large library ({len(pieces):,} chunks of "
+                f"{chunk_chars:,} characters); narrow it first (context.grep, context.search, "
+                "context.documents) and send those pieces with llm_query_batched"
+            )
         return self.llm_query_batched([f"{question}\n\nText:\n{piece}" for piece in pieces])
 
     def cite(self, snippet: str) -> str:
@@ -181,7 +195,9 @@ class Repl:
             try:
                 self._exec(code)
             except MemoryError:
-                error, message = "memory", "MemoryError: the cell ran out of its memory limit"
+                error, message = "memory", _OUT_OF_MEMORY.format(self.memory_mb)
+                if isinstance(self.source, LargeContext):
+                    message += _LARGE_HINT
                 print(message, file=sys.stderr)
             except OSError as exc:
                 error, message = "exception", f"{type(exc).__name__}: {exc}"
@@ -234,6 +250,14 @@ _REFUSED = (
     "processes, change file permissions, or read files other than Python's, the app's and the "
     "library's; it can write only in its own folder."
 )
+_OUT_OF_MEMORY = (
+    "MemoryError: the cell asked for more memory than the REPL may use ({:,} MB); "
+    "what it was building is gone, the variables set before are kept"
+)
+_LARGE_HINT = (
+    ". context is a large library: read it in pieces (context.splitlines(), "
+    "context.chunks(), context.grep()) instead of whole"
+)
 _FULL_FOLDER = (
     "The sandbox folder is full: its quota is {} MB (all files written by this REPL together)."
 )
@@ -248,11 +272,11 @@ def _print_cell_traceback(exc: BaseException) -> None:
     exc.__traceback__ = None
 
 
-def _load(args: argparse.Namespace, plain: object, only: object) -> tuple[Context, Any]:
+def _load(args: argparse.Namespace, plain: object, only: object) -> tuple[ContextBase, Any]:
     if args.library:
         ids = [i for i in only if isinstance(i, int)] if isinstance(only, list) else None
-        source = Context.from_library(args.library, ids)
-        return source, source
+        library = open_library(args.library, ids, args.large)
+        return library, library
     if isinstance(plain, str):
         source = Context.from_text(plain)
         return source, source
@@ -309,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--library")
     parser.add_argument("--context-json")
     parser.add_argument("--only-json")  # ids of the library's documents to load (else all)
+    parser.add_argument("--large", action="store_true")  # map the library, not one str
     parser.add_argument("--tmp", required=True)
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--cpu-s", type=int, required=True)
@@ -352,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     confine.install_audit_hook(args.tmp)
     isolation.audit_hook = True
     isolation.decide_level()
-    repl = Repl(sock, source, value, args.output_chars, args.disk_mb)
+    repl = Repl(sock, source, value, args.output_chars, args.disk_mb, args.memory_mb)
     repl.namespace.update(extra_globals)
     protocol.send(
         sock,
@@ -361,6 +386,7 @@ def main(argv: list[str] | None = None) -> None:
             "isolation": isolation.to_json(),
             "chars": len(source),
             "documents": len(source.documents),
+            "large": isinstance(source, LargeContext),
         },
     )
     while True:
