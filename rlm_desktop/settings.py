@@ -69,6 +69,9 @@ class Settings:
     cell_timeout_s: float = 60.0
     sandbox_memory_mb: int = 2048
     sandbox_disk_mb: int = 512  # everything one REPL may write, together
+    # A library whose text passes this many MB is mapped from disk as a large ``context``
+    # instead of held as one str: 0 decides from the machine's memory, below 0 maps any.
+    large_context_mb: int = 0
     # A citation shorter than this (words or characters), or without letters, proves
     # nothing and is shown as "too short"; check_support asks the sub model, once per
     # citation, whether the quote supports the sentence it is attached to.

@@ -229,9 +229,9 @@ def test_a_cancel_stops_a_compressed_log_mid_file_and_keeps_none_of_it(
     cancel = threading.Event()
     real_chunks = pipeline.chunk_blocks
 
-    def cancel_midway(blocks):
-        for n, passage in enumerate(real_chunks(blocks)):
-            if n == 2000:  # about 8 MB in
+    def cancel_midway(blocks, *args, **kwargs):
+        for n, passage in enumerate(real_chunks(blocks, *args, **kwargs)):
+            if n == 500:  # about 8 MB in
                 cancel.set()
             yield passage
 
@@ -357,7 +357,7 @@ def test_removing_a_document_gives_its_space_back(seeded, tmp_path):
     before_bytes = _on_disk(seeded)
     with Library(seeded) as lib:
         pipeline.ingest(lib, [big])
-    assert _on_disk(seeded) > before_bytes + 16 * MB
+    assert _on_disk(seeded) > before_bytes + 8 * MB  # its text is stored compressed
     with Library(seeded) as lib:
         pipeline.remove(lib, [big])
     assert _on_disk(seeded) < before_bytes + DISK_SLACK

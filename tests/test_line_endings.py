@@ -37,13 +37,14 @@ def _ingest(library, path):
 
 
 def _line_of_search_hit(library, word: str) -> int:
-    """The line number the library reports for ``word``: the hit passage's first line plus
-    the line breaks before the word inside that passage."""
+    """The line number the library reports for ``word``: the hit's first line plus the
+    line breaks before the word inside the hit's span."""
     hits = library.search(word)
     assert len(hits) == 1
-    passage = library.passage_text(hits[0].passage_id)
-    line = hits[0].span.line_start + passage[: passage.index(word)].count("\n")
-    assert hits[0].span.line_start <= line <= hits[0].span.line_end
+    span = hits[0].span
+    inside = library.document_text(hits[0].doc_id)[span.start : span.end]
+    line = span.line_start + inside[: inside.index(word)].count("\n")
+    assert span.line_start <= line <= span.line_end
     return line
 
 

@@ -32,9 +32,10 @@ def test_library_is_a_wal_sqlite_file_with_named_migrations(tmp_path):
             "006_ocr",
             "007_run_title_scope",
             "008_run_profile",
+            "009_packed_passages",
         ]
     with Library(tmp_path / "lib") as again:
-        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 8
+        assert again.db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 9
 
 
 def test_the_text_around_a_passage_is_read_without_the_rest(tmp_path):

@@ -794,6 +794,7 @@ def bench_trace_time(
     box = Sandbox(library=library_dir)  # never started: the host traces without the child
     snapshot.ensure(library_dir / "library.db")  # the index file the locator maps
     locator = box.locator
+    assert isinstance(locator, Context)  # a bench library is small enough to be one str
     output, places = mixed_output(locator, 20_000)
     hints = Hints(places)
     locator.trace(output, hints)  # loads the index and the passage table once, as a run does

@@ -62,6 +62,7 @@ for command in (
     library.remove,
     library.docs,
     library.search,
+    library.show,
     ask.ask,
     ask.history,
     demo.demo,

@@ -40,6 +40,28 @@ def bench_sandbox(as_json: bool, quick: bool) -> None:
     print_results(run_sandbox_benchmarks(quick=quick, log=log_dim), as_json, out)
 
 
+@bench.command("scale")
+@json_option
+@click.option(
+    "--size",
+    default="4GB",
+    show_default=True,
+    help="How much log to generate, in MB or GB (200MB, 1GB, 4GB).",
+)
+@click.option("--quick", is_flag=True, help="A 200 MB log: a fast smoke run.")
+def bench_scale(as_json: bool, size: str, quick: bool) -> None:
+    """A generated log of gigabytes: ingest MB/s, memory, library size, REPL grep."""
+    from rlm_desktop.bench.report import print_results
+    from rlm_desktop.bench.scale_bench import QUICK_BYTES, parse_size, run_scale_benchmark
+    from rlm_desktop.errors import UsageError
+
+    try:
+        size_bytes = QUICK_BYTES if quick else parse_size(size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print_results(run_scale_benchmark(size_bytes, log=log_dim), as_json, out)
+
+
 @bench.command("ocr")
 @json_option
 @click.option("--quick", is_flag=True, help="Two one-page scans: a fast smoke run.")

@@ -1,4 +1,4 @@
-"""Commands that fill and read the library: ingest, rescan, remove, docs, search."""
+"""Commands that fill and read the library: ingest, rescan, remove, docs, search, show."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rlm_desktop.cli.output import (
     print_json,
     shown,
 )
+from rlm_desktop.errors import UsageError
 from rlm_desktop.ingest import pipeline
 from rlm_desktop.ingest.pipeline import IngestProgress, IngestReport
 from rlm_desktop.store.documents import split_page_label
@@ -184,6 +185,46 @@ def search(ctx: click.Context, query: str, library_dir: Path | None, k: int, as_
             f"[dim]chars {hit.start}-{hit.end}  score {hit.score:.2f}[/]"
         )
         out.print(_highlighted(hit.snippet))
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--line", type=click.IntRange(min=1), required=True, help="The line to show.")
+@click.option(
+    "--around",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="How many lines to show before and after it.",
+)
+@library_option
+@json_option
+@click.pass_context
+def show(
+    ctx: click.Context,
+    path: Path,
+    line: int,
+    around: int,
+    library_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Print a line of a document with the lines around it, as the library stores them
+    (only those lines are read, however big the document)."""
+    wanted = str(path.expanduser().absolute().resolve())
+    with open_library(ctx, library_dir) as library:
+        doc = library.document_by_path(wanted)
+        if doc is None or not doc.searchable:
+            raise UsageError(f"{wanted} has no text in the library")
+        text, first = library.lines_around(doc.id, line, around, around)
+    lines = text.splitlines()
+    if as_json:
+        print_json({"path": doc.path, "line": line, "first_line": first, "lines": lines})
+        return
+    width = len(str(first + len(lines)))
+    for number, content in enumerate(lines, first):
+        mark = ">" if number == line else " "
+        style = "bold" if number == line else "dim"
+        out.print(Text(f"{mark}{number:>{width}} ", style=style) + Text(printable(content)))
 
 
 def _highlighted(snippet: str) -> Text:

@@ -53,17 +53,22 @@ def normalise_line_ends(blocks: Iterable[Block]) -> Iterator[Block]:
 
 
 def chunk_blocks(
-    blocks: Iterable[Block], target: int = TARGET_CHARS, hard_max: int = MAX_CHARS
+    blocks: Iterable[Block],
+    target: int = TARGET_CHARS,
+    hard_max: int = MAX_CHARS,
+    *,
+    ordinal: int = 0,
+    offset: int = 0,
+    line: int = 1,
 ) -> Iterator[Passage]:
     r"""Yield passages of about ``target`` characters ending at line breaks.
 
     Passages never span two pages, never exceed ``hard_max`` characters, and their
     texts concatenated in order are exactly the blocks' texts concatenated, once every
-    "\r\n" and lone "\r" in them is a "\n" (see ``normalise_line_ends``).
+    "\r\n" and lone "\r" in them is a "\n" (see ``normalise_line_ends``). The first is
+    numbered ``ordinal`` and placed at ``offset`` and ``line``: text appended to a stored
+    document continues its numbering.
     """
-    ordinal = 0
-    offset = 0  # document offset of buf[pos]
-    line = 1  # line number at buf[pos]
     buf, pos = "", 0
     page: int | None = None
     label: str | None = None

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rlm_desktop.errors import UsageError
+from rlm_desktop.ingest.appended import fingerprint, grown_from, resume_encoding
 from rlm_desktop.ingest.chunking import chunk_blocks
 from rlm_desktop.ingest.detect import FileKind, detect, not_regular_reason
 from rlm_desktop.ingest.extract import (
@@ -32,6 +33,7 @@ from rlm_desktop.ingest.extraction import (
 )
 from rlm_desktop.ingest.ocr import ocr_mode, unavailable
 from rlm_desktop.ingest.scanner import is_under, scan
+from rlm_desktop.ingest.text import tail_blocks
 from rlm_desktop.settings import load_settings
 from rlm_desktop.store.library import Document, DocumentMeta, Library
 
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 # holds), are streamed by the writer itself instead of being read whole in a worker, so
 # memory stays bounded whatever the size of a log.
 STREAM_BYTES = 16 * 1024 * 1024
+# A streamed log is cut into longer passages than other documents: the full-text index costs
+# per passage and word, so fewer, longer passages index a log faster and smaller, and a
+# search hit in a log is narrowed to its lines anyway.
+LOG_PASSAGE_CHARS = 16_000
 STATUSES = ("added", "updated", "unchanged", "removed", "failed", "skipped")
 
 
@@ -101,10 +107,12 @@ class _Job:
     mtime_ns: int
     previous: Document | None
     kind: FileKind
+    grown: bool = False  # a log with lines appended since it was stored: read from its end
 
     @property
     def streamed(self) -> bool:
-        return self.kind.kind == "text" and (self.kind.compressed or self.size > STREAM_BYTES)
+        big = self.kind.compressed or self.size > STREAM_BYTES
+        return self.kind.kind == "text" and (big or self.grown)
 
     @property
     def new_status(self) -> str:
@@ -308,6 +316,13 @@ def _plan(run: _Run, files: list[Path], known: dict[str, Document]) -> list[_Job
         except ExtractionError as exc:
             _record_unreadable(run, job, exc.status, exc.message)
             continue
+        job.grown = (
+            previous is not None
+            and previous.extractor_version == EXTRACTOR_VERSION
+            and job.kind.kind == "text"
+            and not job.kind.compressed
+            and grown_from(previous, path, info.st_size)
+        )
         jobs.append(job)
     return jobs
 
@@ -317,10 +332,20 @@ def _unchanged(doc: Document, path: Path, size: int, mtime_ns: int) -> bool:
         return False
     if doc.mtime_ns == mtime_ns:
         return True
+    if doc.searchable and doc.sha256 is None and doc.fingerprint is not None:
+        # A log stored by appending was never read whole: its fingerprint stands in.
+        return _same_fingerprint(doc, path)
     if not doc.searchable or doc.sha256 is None:
         return False  # no text kept: its first bytes are cheaper to read again than a hash
     try:
         return file_sha256(path) == doc.sha256
+    except OSError:
+        return False
+
+
+def _same_fingerprint(doc: Document, path: Path) -> bool:
+    try:
+        return fingerprint(path, doc.size) == doc.fingerprint
     except OSError:
         return False
 
@@ -469,16 +494,22 @@ def _unless_cancelled(passages: Iterable[Passage], cancel: threading.Event) -> I
 
 def _stream(run: _Run, job: _Job) -> None:
     """Read a large or compressed text file in the writer, passage by passage, in bounded
-    memory; a cancel stops it mid-file and leaves any older version in place."""
+    memory (a grown log from where its stored text ends); a cancel stops it mid-file and
+    leaves any older version in place."""
     path = str(job.path)
     try:
-        extraction = open_document(job.path, run.limits)
-        meta = _meta(job, file_sha256(job.path), extraction.kind, extraction.title)
-        meta.encoding = extraction.encoding
-        # The list is shared: warnings found while streaming are stored at the end.
-        meta.warnings = extraction.warnings
-        passages = _unless_cancelled(chunk_blocks(extraction.blocks), run.cancel)
-        run.library.write_document(meta, passages)
+        if job.grown and job.previous is not None:
+            meta = _append(run, job, job.previous)
+        else:
+            extraction = open_document(job.path, run.limits)
+            meta = _meta(job, file_sha256(job.path), extraction.kind, extraction.title)
+            meta.encoding = extraction.encoding
+            if not job.kind.compressed:
+                meta.fingerprint = fingerprint(job.path, job.size)
+            # The list is shared: warnings found while streaming are stored at the end.
+            meta.warnings = extraction.warnings
+            chunks = chunk_blocks(extraction.blocks, LOG_PASSAGE_CHARS, 2 * LOG_PASSAGE_CHARS)
+            run.library.write_document(meta, _unless_cancelled(chunks, run.cancel))
     except _Cancelled:
         run.report.cancelled = True
         run.record(path, "skipped", "cancelled while it was read")
@@ -490,3 +521,25 @@ def _stream(run: _Run, job: _Job) -> None:
         _record_unreadable(run, job, "failed", f"cannot read: {exc.strerror or exc}")
         return
     run.record(path, job.new_status, "; ".join(meta.warnings), meta.warnings)
+
+
+def _append(run: _Run, job: _Job, previous: Document) -> DocumentMeta:
+    """Store the lines appended to a log since ``previous`` was stored, reading only them;
+    return what the library now records of the file."""
+    meta = _meta(job, None, previous.kind, previous.title)
+    meta.encoding = previous.encoding
+    meta.fingerprint = fingerprint(job.path, job.size)
+    last = run.library.last_ordinal(previous.id)
+    encoding = resume_encoding(previous) or "utf-8"
+    blocks = tail_blocks(job.path, previous.size, encoding, meta.warnings)
+    chunks = chunk_blocks(
+        blocks,
+        LOG_PASSAGE_CHARS,
+        2 * LOG_PASSAGE_CHARS,
+        ordinal=0 if last is None else last + 1,
+        offset=previous.chars,
+        line=previous.lines + 1,
+    )
+    document = run.library.append_passages(previous, meta, _unless_cancelled(chunks, run.cancel))
+    meta.warnings = document.warnings
+    return meta

@@ -64,11 +64,20 @@ def extract_text(path: Path, *, compressed: bool = False) -> Extraction:
     return extraction
 
 
-def _blocks(path: Path, compressed: bool, encoding: str, warnings: list[str]) -> Iterator[Block]:
+def tail_blocks(path: Path, start: int, encoding: str, warnings: list[str]) -> Iterator[Block]:
+    """The blocks of a plain text file from byte ``start`` on (a log's appended lines),
+    read like ``extract_text``'s; a problem found is added to ``warnings``."""
+    return _blocks(path, False, encoding, warnings, start)
+
+
+def _blocks(
+    path: Path, compressed: bool, encoding: str, warnings: list[str], start: int = 0
+) -> Iterator[Block]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     replaced = 0
     try:
         with _open(path, compressed) as handle:
+            handle.seek(start)
             while True:
                 raw = handle.read(READ_BYTES)
                 text = decoder.decode(raw, final=not raw)

@@ -20,8 +20,9 @@ from rlm_desktop.rlm.loop import LoopConfig, RunTree, reply_limit
 from rlm_desktop.rlm.outcome import Outcome
 from rlm_desktop.sandbox import snapshot
 from rlm_desktop.sandbox.cells import trace
-from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.context import Context, ContextBase
 from rlm_desktop.sandbox.host import Explored, SandboxLimits
+from rlm_desktop.sandbox.large import open_library
 from rlm_desktop.sandbox.tools import Tools, load_tools
 from rlm_desktop.settings import Settings, load_settings
 from rlm_desktop.store.library import DB_FILENAME, Document, Library
@@ -297,7 +298,7 @@ class RLM:
             only=only,
             earlier=earlier,
         ) as sandbox:
-            overview = _overview(library, context, sandbox.context_chars)
+            overview = _overview(library, context, sandbox.context_chars, sandbox.large_context)
             if earlier is not None:
                 overview += prompts.earlier_contexts(len(earlier))
             listed = turns.listed(history, lambda prompt: _summary(tree, prompt))
@@ -405,7 +406,7 @@ def _summary(tree: RunTree, prompt: str) -> str:
         return ""
 
 
-def _overview(library: Library | None, context, chars: int) -> str:
+def _overview(library: Library | None, context, chars: int, large: bool = False) -> str:
     if library is not None:
         if isinstance(context, Scope):
             docs = context.documents
@@ -415,25 +416,28 @@ def _overview(library: Library | None, context, chars: int) -> str:
     else:
         pieces = [context] if isinstance(context, str) else list(context)
         rows = [(f"document {i}", "text", None, len(p)) for i, p in enumerate(pieces, 1)]
-    lines = [f"a str of {chars:,} characters holding {len(rows)} documents:"]
+    kind = "a large context (mapped from disk, not a str)" if large else "a str"
+    lines = [f"{kind} of {chars:,} characters holding {len(rows)} documents:"]
     for name, kind, pages, size in rows[:30]:
         pages_text = f", {pages} pages" if pages else ""
         lines.append(f"  {name} ({kind}{pages_text}, {size:,} characters)")
     if len(rows) > 30:
         lines.append(f"  ... and {len(rows) - 30} more (see context.documents)")
+    if large:
+        lines.append(prompts.LARGE_CONTEXT)
     return "\n".join(lines)
 
 
-def _locator(library: Library | None, context) -> Callable[[], Context]:
+def _locator(library: Library | None, context) -> Callable[[], ContextBase]:
     """Loads, on first use and once per run, the text that reads are traced against: the
     same text as the root REPL's ``context`` (so the places its helpers hand out agree)."""
-    loaded: list[Context] = []
+    loaded: list[ContextBase] = []
     only = [d.id for d in context.documents] if isinstance(context, Scope) else None
 
-    def load() -> Context:
+    def load() -> ContextBase:
         if not loaded:
             if library is not None:
-                loaded.append(Context.from_library(library.folder / DB_FILENAME, only))
+                loaded.append(open_library(library.folder / DB_FILENAME, only))
             elif isinstance(context, str):
                 loaded.append(Context.from_text(context))
             else:

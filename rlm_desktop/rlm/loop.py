@@ -26,7 +26,7 @@ from rlm_desktop.rlm.events import CodeRun, Event, ModelText, Notice, TurnStarte
 from rlm_desktop.rlm.outcome import Outcome, partial
 from rlm_desktop.rlm.parsing import Final, after_final, code_blocks, find_final, prose
 from rlm_desktop.rlm.subcalls import Sizes
-from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.context import ContextBase
 from rlm_desktop.sandbox.host import CellResult, Explored, Sandbox, SandboxLimits
 from rlm_desktop.sandbox.tools import Tools
 
@@ -62,7 +62,7 @@ class RunTree:
         self.explored: list[Explored] = []
         # The text the run's context came from, to trace what models read against it
         # (set by the engine; child RLMs' REPLs trace their output against it too).
-        self.locator: Callable[[], Context] | None = None
+        self.locator: Callable[[], ContextBase] | None = None
         self.sandboxes: set[Sandbox] = set()
         self.stopping: BudgetExceeded | None = None  # set by a sub-call the budget ended
         self.sizes: dict[Sandbox, Sizes] = {}  # what a sub-call prompt holds, per REPL
@@ -107,8 +107,9 @@ class RunTree:
             self.sizes.pop(sandbox, None)
             sandbox.close()
 
-    def _text_of(self, context: str | list[str] | None) -> str:
-        """The text a REPL will hold (the library's when it is given none), to measure."""
+    def _text_of(self, context: str | list[str] | None) -> str | ContextBase:
+        """The text a REPL will hold (the library's when it is given none, which may be a
+        mapped large context: only samples of it are read), to measure."""
         if isinstance(context, str):
             return context
         if context is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from rlm_desktop.paths import resources_dir
+from rlm_desktop.sandbox.large import MAP_CHUNKS_CAP, SLICE_CAP
 
 VARIANTS = ("frontier", "local", "tiny")
 
@@ -33,6 +34,24 @@ HELPERS = (
     "locate(text), llm_query(prompt), llm_query_batched(prompts), map_chunks(question), "
     "rlm_query(question, text), rlm_query_batched(questions, texts), SHOW_VARS(), "
     "cite(snippet), FINAL(answer), FINAL_VAR(name)"
+)
+
+# Added to the description of a ``context`` too big to be one str (sandbox.large).
+LARGE_CONTEXT = (
+    "This `context` is a large library mapped from disk, not a str. It answers len(context), "
+    f"context[a:b] (up to {SLICE_CAP:,} characters at once), "
+    "context.find/rfind/index/count(text, start, end), `text in context` and "
+    "context.startswith/endswith, and reads lazily:\n"
+    "  for line in context.splitlines(): ...\n"
+    '  for m in context.finditer(r"pattern"): print(m.start(), m.group())\n'
+    '  hits = context.grep(r"pattern")  # matching lines, with document and line number\n'
+    "    (fastest with plain words, or words joined by |; pass flags=0 for a case-sensitive\n"
+    "    regular expression: case-insensitive ones scan several times slower)\n"
+    "  for piece in context.chunks(1_000_000): ...\n"
+    "Operations on the whole text at once (print(context), str(context), context.split(), "
+    "context.lower(), re.findall(p, context)) raise an error: use the forms above "
+    f"(context.findall(p) for re.findall). map_chunks takes at most {MAP_CHUNKS_CAP:,} "
+    "chunks: narrow the text with grep or search first."
 )
 
 

@@ -28,6 +28,7 @@ from rlm_desktop.llm.base import (
 from rlm_desktop.rlm import batched, citations, prompts
 from rlm_desktop.rlm.budget import BudgetExceeded
 from rlm_desktop.rlm.events import Notice, SubCallEnded, SubCallStarted
+from rlm_desktop.sandbox.context import ContextBase
 from rlm_desktop.sandbox.host import DEFAULT_CHUNK_CHARS, SubCall, SubCallAnswer
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class Sizes:
     prompt_chars: int  # one sub-call alone
 
 
-def sizes(sub: Backend, sub_max_tokens: int, sample: str) -> Sizes:
+def sizes(sub: Backend, sub_max_tokens: int, sample: str | ContextBase) -> Sizes:
     """The sub model's window, and its share of a full batch, in characters of ``sample``'s
     kind of text (its densest part, with a tenth to spare), after the answer's tokens."""
     capacity = sub.capacity()
@@ -63,11 +64,11 @@ def sizes(sub: Backend, sub_max_tokens: int, sample: str) -> Sizes:
     return Sizes(chars(capacity.share(sub_max_tokens)), chars(alone))
 
 
-def chars_per_token(sub: Backend, text: str) -> float:
+def chars_per_token(sub: Backend, text: str | ContextBase) -> float:
     """Characters per token of the densest of a few samples spread over ``text``, less a
     tenth (logs and tables tokenize densely, prose loosely)."""
     if len(text) <= _SAMPLE_CHARS:
-        samples = [text]
+        samples = [text[:]]  # a str, whatever kind of context it came from
     else:
         step = (len(text) - _SAMPLE_CHARS) / (_SAMPLES - 1)
         samples = [text[int(i * step) : int(i * step) + _SAMPLE_CHARS] for i in range(_SAMPLES)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from rlm_desktop.records import Located, Span
 from rlm_desktop.sandbox import protocol
-from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.context import ContextBase
 from rlm_desktop.sandbox.limits import SandboxLimits
 from rlm_desktop.sandbox.locate import Hints
 
@@ -55,13 +55,13 @@ class Explored(Located):
 
 
 def trace(
-    locator: Context, text: str, via: str, reader: str, depth: int, hints: Hints | None = None
+    locator: ContextBase, text: str, via: str, reader: str, depth: int, hints: Hints | None = None
 ) -> list[Explored]:
     """The library text in ``text`` (output a model was shown, a prompt it was sent), each
     piece with its place, its text and who read it."""
     return [
         Explored(
-            replace(place.span, text=str.__getitem__(locator, slice(start, end))),
+            replace(place.span, text=locator.piece(start, end)),
             start,
             end,
             via,

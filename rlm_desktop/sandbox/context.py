@@ -1,6 +1,10 @@
 """``context`` inside the REPL: the whole library as one ``str``, with helpers that know where
 every character came from (document, page, line).
 
+The helpers live in ``ContextBase`` and read the text only through a few primitives, so the
+same helpers serve ``Context`` (a real ``str``) and ``large.LargeContext`` (the snapshot
+mapped, for libraries too big to hold as one string).
+
 This module runs in the sandbox child. It imports only the standard library, the store's
 reader (numpy lazily, for the locate index) and opens the library database read-only.
 """
@@ -10,43 +14,20 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import SupportsIndex
+from typing import TYPE_CHECKING, SupportsIndex
 
 from rlm_desktop.records import Span
 from rlm_desktop.sandbox import snapshot
-from rlm_desktop.sandbox.locate import GramIndex, Hints
+from rlm_desktop.sandbox.locate import STEP, GramIndex, Hints, Text
+from rlm_desktop.sandbox.passages import Passages
 from rlm_desktop.sandbox.results import DocumentInfo, GrepMatch, Location, SearchResult
 from rlm_desktop.store.reader import LibraryReader
 from rlm_desktop.textsafe import printable
 
-__all__ = ["Context", "DocumentInfo", "GrepMatch", "Location", "SearchResult"]
-
-
-class _Passages:
-    """Passage boundaries of the whole context, for offset → page/line lookups."""
-
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.pages: list[int | None] = []
-        self.labels: list[str | None] = []
-        self.lines: list[int] = []
-        self.docs: list[int] = []
-
-    def add(self, start: int, page: int | None, label: str | None, line: int, doc: int) -> None:
-        self.starts.append(start)
-        self.pages.append(page)
-        self.labels.append(label)
-        self.lines.append(line)
-        self.docs.append(doc)
-
-    def sort(self) -> None:
-        """Order by offset in ``context`` (documents are ordered by path, not by id)."""
-        order = sorted(range(len(self.starts)), key=self.starts.__getitem__)
-        for name in ("starts", "pages", "labels", "lines", "docs"):
-            column = getattr(self, name)
-            setattr(self, name, [column[i] for i in order])
+__all__ = ["Context", "ContextBase", "DocumentInfo", "GrepMatch", "Location", "SearchResult"]
 
 
 _WINDOW_LINES = 10  # lines per passage when searching text that has no library
@@ -78,38 +59,90 @@ def _merge(places: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return merged
 
 
-class Context(str):
-    """The library's text as one string, plus helpers. Behaves exactly like ``str``."""
+class ContextBase:
+    """The helpers of ``context`` (grep, search, chunks, locate, documents...) and the
+    provenance they note, over any text that answers the primitives below."""
 
     documents: list[DocumentInfo]
     _doc_ids: list[int]
-    _passage_table: _Passages | None
+    _passage_table: Passages | None
     _library: LibraryReader | None
     _gram_index: GramIndex | None
     _index_file: str | None
+    _gram_step: int
     _handed: list[tuple[int, int]]
     _some_documents: bool  # of some documents of its library only
 
-    def __new__(cls, text: str) -> Context:
-        self = super().__new__(cls, text)
+    def _start_helpers(self) -> None:
         self.documents = []
         self._doc_ids = []
         self._passage_table = None
         self._library = None
         self._gram_index = None
         self._index_file = None
+        self._gram_step = STEP
         self._handed = []
         self._some_documents = False
-        return self
+
+    def _adopt(
+        self,
+        library: LibraryReader,
+        meta: list[dict],
+        only: list[int] | None,
+        found: snapshot.Snapshot | None,
+    ) -> None:
+        """Take a library's document table (and its snapshot's index, when there is one)."""
+        self._library = library
+        self._some_documents = only is not None
+        if found is not None:
+            self._index_file = str(found.index_path)
+            self._gram_step = found.gram_step
+        self.documents = [
+            DocumentInfo(
+                n, d["name"], d["path"], d["kind"], d["pages"], d["length"], d["start"], self
+            )
+            for n, d in enumerate(meta)
+        ]
+        self._doc_ids = [d["id"] for d in meta]
+
+    # -------------------------------------------------------------- the text, read by helpers
+
+    def __getitem__(self, key: slice, /) -> str:
+        raise NotImplementedError
+
+    if TYPE_CHECKING:  # both kinds have one (a str's own, for Context)
+
+        def __len__(self) -> int: ...
+
+    def _length(self) -> int:
+        raise NotImplementedError
+
+    def chunks(self, size: int = 100_000, overlap: int = 0) -> Sequence[str]:
+        """Split the whole context into pieces of ``size`` characters (cut at line breaks)."""
+        raise NotImplementedError
+
+    def by_document(self) -> Sequence[str]:
+        """The text of each document, in order (one piece per document)."""
+        raise NotImplementedError
+
+    def piece(self, start: int, end: int) -> str:
+        """The text from ``start`` to ``end`` (nothing is noted as read)."""
+        raise NotImplementedError
+
+    def _count_in(self, sub: str, start: int, end: int) -> int:
+        raise NotImplementedError
+
+    def _rfind_in(self, sub: str, start: int, end: int) -> int:
+        raise NotImplementedError
+
+    def _lines_matching(self, pattern: str, flags: int) -> Iterator[tuple[int, int]]:
+        """(start, end) of each line holding a match of ``pattern``, once per line, in order."""
+        raise NotImplementedError
+
+    def _index_text(self) -> Text:
+        raise NotImplementedError
 
     # -------------------------------------------------------------- what code was handed
-
-    def __getitem__(self, key: SupportsIndex | slice) -> str:
-        value = str.__getitem__(self, key)
-        if isinstance(key, slice) and len(value) >= _HANDED_MIN and key.step in (None, 1):
-            start, stop, _ = key.indices(len(self))
-            self._hand(start, stop)
-        return value
 
     def _hand(self, start: int, end: int) -> None:
         """Note that model code was handed ``context[start:end]`` (so that printing it can be
@@ -123,68 +156,14 @@ class Context(str):
         return handed
 
     @property
-    def _passages(self) -> _Passages:
+    def _passages(self) -> Passages:
         """Passage boundaries, read from the library the first time they are needed."""
         if self._passage_table is None:
-            table = _Passages()
+            table = Passages()
             if self._library is not None:
-                index = {doc_id: n for n, doc_id in enumerate(self._doc_ids)}
-                for doc_id, start, page, label, line in self._library.passage_boundaries():
-                    n = index.get(doc_id)
-                    if n is not None:
-                        table.add(self.documents[n].start + start, page, label, line, n)
-                table.sort()
+                table = Passages.of(self._library, self.documents, self._doc_ids)
             self._passage_table = table
         return self._passage_table
-
-    # -------------------------------------------------------------- building
-
-    @classmethod
-    def from_library(cls, db_path: str | Path, only: list[int] | None = None) -> Context:
-        """Load every readable document of a library (opened read-only), or those with the
-        ids ``only`` (a question about some documents)."""
-        db_path = Path(db_path).resolve()
-        # Kept open for search() and page/line lookups: the REPL child opens it before it
-        # confines itself.
-        library = LibraryReader.open(db_path)
-        text, meta, index_file = snapshot.load(db_path, library, only)
-        self = cls(text)
-        self._some_documents = only is not None
-        self._index_file = index_file
-        self.documents = [
-            DocumentInfo(
-                n, d["name"], d["path"], d["kind"], d["pages"], d["length"], d["start"], self
-            )
-            for n, d in enumerate(meta)
-        ]
-        self._doc_ids = [d["id"] for d in meta]
-        self._library = library
-        return self
-
-    @classmethod
-    def from_text(cls, text: str) -> Context:
-        """Wrap one plain string (the Python API without a library); equal to ``text``."""
-        self = cls(text)
-        self.documents = [DocumentInfo(0, "context", "", "text", None, len(text), 0, self)]
-        return self
-
-    @classmethod
-    def from_strings(cls, pieces: list[str]) -> Context:
-        """Wrap plain strings (the Python API without a library): each becomes a document."""
-        parts, meta, offset = [], [], 0
-        for n, piece in enumerate(pieces, 1):
-            header = f"=== Document {n} ({len(piece):,} characters) ===\n"
-            parts.append(header)
-            offset += len(header)
-            meta.append((n - 1, f"document {n}", "", "text", None, len(piece), offset))
-            parts.append(piece)
-            offset += len(piece)
-            if not piece.endswith("\n"):
-                parts.append("\n")
-                offset += 1
-        self = cls("".join(parts))
-        self.documents = [DocumentInfo(*row, _context=self) for row in meta]
-        return self
 
     # -------------------------------------------------------------- locating
 
@@ -236,7 +215,7 @@ class Context(str):
                 places += [(start, start + run.length, run.occurrences) for start in run.starts]
         for start, end, occurrences in _merge(places):
             for piece_start, piece_end in self._pieces(start, end):
-                if not str.__getitem__(self, slice(piece_start, piece_end)).strip():
+                if not self.piece(piece_start, piece_end).strip():
                     continue  # a page's trailing blank line on its own says nothing
                 location = self.location(piece_start, piece_end)
                 if location is not None:
@@ -254,8 +233,8 @@ class Context(str):
             i = bisect.bisect_right(p.starts, cur) - 1
             while cur < stop:
                 j = i + 1
-                page = p.pages[i] if i >= 0 else None
-                while j < len(p.starts) and p.starts[j] < stop and p.pages[j] == page:
+                page = p.page(i) if i >= 0 else None
+                while j < len(p.starts) and p.starts[j] < stop and p.page(j) == page:
                     j += 1
                 piece_end = min(stop, p.starts[j]) if j < len(p.starts) else stop
                 pieces.append((cur, piece_end))
@@ -264,7 +243,7 @@ class Context(str):
 
     def _index(self) -> GramIndex:
         if self._gram_index is None:
-            self._gram_index = GramIndex(str(self), self._index_file)
+            self._gram_index = GramIndex(self._index_text(), self._index_file, self._gram_step)
         return self._gram_index
 
     def _document_at(self, offset: int) -> DocumentInfo | None:
@@ -279,11 +258,11 @@ class Context(str):
         p = self._passages
         i = bisect.bisect_right(p.starts, offset) - 1
         if i >= 0 and self.documents[p.docs[i]].start <= offset < self.documents[p.docs[i]].end:
-            line = p.lines[i] + str.count(self, "\n", p.starts[i], offset)
-            return line, p.pages[i], p.labels[i]
+            line = p.lines[i] + self._count_in("\n", p.starts[i], offset)
+            return line, p.page(i), p.label(i)
         doc = self._document_at(offset)
         start = doc.start if doc else 0
-        return 1 + str.count(self, "\n", start, offset), None, None
+        return 1 + self._count_in("\n", start, offset), None, None
 
     # -------------------------------------------------------------- helpers
 
@@ -296,19 +275,11 @@ class Context(str):
         Example: ``for m in context.grep(r"error|fail"): print(m)``
         """
         results: list[GrepMatch] = []
-        last_line_start = -1
-        for match in re.finditer(pattern, str(self), flags | re.MULTILINE):
-            line_start = str.rfind(self, "\n", 0, match.start()) + 1
-            if line_start == last_line_start:
-                continue
-            last_line_start = line_start
-            line_end = str.find(self, "\n", match.start())
-            line_end = len(self) if line_end == -1 else line_end
+        for line_start, line_end in self._lines_matching(pattern, flags | re.MULTILINE):
             doc = self._document_at(line_start)
             if doc is None:
                 continue  # a document header line
             line, page, label = self._line_page(line_start)
-            text = str.__getitem__(self, slice(line_start, line_end))
             span = Span(
                 path=doc.path,
                 document=doc.name,
@@ -318,7 +289,7 @@ class Context(str):
                 line_end=line,
                 start=line_start - doc.start,
                 end=line_end - doc.start,
-                text=text,
+                text=self.piece(line_start, line_end),
             )
             results.append(GrepMatch(span, line_start, self._hand))
             if len(results) >= max_results:
@@ -340,7 +311,7 @@ class Context(str):
             if doc is None:
                 continue  # ingested after this REPL started
             start = doc.start + hit.span.start
-            text = str.__getitem__(self, slice(start, doc.start + hit.span.end))
+            text = self.piece(start, doc.start + hit.span.end)
             span = replace(hit.span, document=doc.name, text=text)
             results.append(SearchResult(span, round(hit.score, 3), start, self._hand))
             if len(results) == k:
@@ -355,7 +326,7 @@ class Context(str):
             return []
         windows: list[tuple[int, int, str]] = []  # (start, end, lowered text)
         for doc in self.documents:
-            lines = str.__getitem__(self, slice(doc.start, doc.end)).split("\n")
+            lines = self.piece(doc.start, doc.end).split("\n")
             pos = doc.start
             for first in range(0, len(lines), _WINDOW_LINES):
                 text = "\n".join(lines[first : first + _WINDOW_LINES])
@@ -376,38 +347,127 @@ class Context(str):
             location = self.location(start, end)
             if location is None:
                 continue
-            text = str.__getitem__(self, slice(start, end))
-            span = replace(location.span, text=text)
+            span = replace(location.span, text=self.piece(start, end))
             results.append(SearchResult(span, round(score, 3), start, self._hand))
         return results
 
-    def chunks(self, size: int = 100_000, overlap: int = 0) -> list[str]:
-        """Split the whole context into pieces of ``size`` characters (cut at line breaks)."""
+    def _chunk_bounds(self, size: int, overlap: int) -> Iterator[tuple[int, int]]:
+        """Where ``chunks`` cuts: pieces of ``size`` characters, ended at a line break."""
         if size <= overlap or size <= 0:
             raise ValueError("size must be positive and larger than overlap")
-        pieces, start, total = [], 0, len(self)
+        start, total = 0, self._length()
         while start < total:
             end = min(start + size, total)
             if end < total:
-                newline = str.rfind(self, "\n", start + size // 2, end)
+                newline = self._rfind_in("\n", start + size // 2, end)
                 end = newline + 1 if newline != -1 else end
-            pieces.append(str.__getitem__(self, slice(start, end)))
-            self._hand(start, end)
+            yield start, end
             if end >= total:
                 break
             start = max(end - overlap, start + 1)
-        return pieces
-
-    def by_document(self) -> list[str]:
-        """The text of each document, in order (one piece per document)."""
-        return [doc.text for doc in self.documents]
 
     def describe(self) -> str:
         """A short table of the documents (name, kind, pages, characters), one line each."""
-        rows = [f"{len(self):,} characters in {len(self.documents)} documents"]
+        rows = [f"{self._length():,} characters in {len(self.documents)} documents"]
         for d in self.documents:
             pages = f"{d.pages} pages" if d.pages else "-"
             rows.append(
                 f"  [{d.index}] {printable(d.name)} ({d.kind}, {pages}, {d.length:,} chars)"
             )
         return "\n".join(rows)
+
+
+class Context(ContextBase, str):
+    """The library's text as one string, plus helpers. Behaves exactly like ``str``."""
+
+    def __new__(cls, text: str) -> Context:
+        self = str.__new__(cls, text)
+        self._start_helpers()
+        return self
+
+    def __getitem__(self, key: SupportsIndex | slice) -> str:
+        value = str.__getitem__(self, key)
+        if isinstance(key, slice) and len(value) >= _HANDED_MIN and key.step in (None, 1):
+            start, stop, _ = key.indices(len(self))
+            self._hand(start, stop)
+        return value
+
+    def _length(self) -> int:
+        return len(self)
+
+    def piece(self, start: int, end: int) -> str:
+        """The text from ``start`` to ``end`` (nothing is noted as read)."""
+        return str.__getitem__(self, slice(start, end))
+
+    def _count_in(self, sub: str, start: int, end: int) -> int:
+        return str.count(self, sub, start, end)
+
+    def _rfind_in(self, sub: str, start: int, end: int) -> int:
+        return str.rfind(self, sub, start, end)
+
+    def _lines_matching(self, pattern: str, flags: int) -> Iterator[tuple[int, int]]:
+        last_line_start = -1
+        for match in re.finditer(pattern, str(self), flags):
+            line_start = str.rfind(self, "\n", 0, match.start()) + 1
+            if line_start == last_line_start:
+                continue
+            last_line_start = line_start
+            line_end = str.find(self, "\n", match.start())
+            yield line_start, len(self) if line_end == -1 else line_end
+
+    def _index_text(self) -> Text:
+        return str(self)
+
+    # -------------------------------------------------------------- building
+
+    @classmethod
+    def from_library(cls, db_path: str | Path, only: list[int] | None = None) -> Context:
+        """Load every readable document of a library (opened read-only), or those with the
+        ids ``only`` (a question about some documents)."""
+        db_path = Path(db_path).resolve()
+        # Kept open for search() and page/line lookups: the REPL child opens it before it
+        # confines itself.
+        library = LibraryReader.open(db_path)
+        text, meta, found = snapshot.load(db_path, library, only)
+        self = cls(text)
+        self._adopt(library, meta, only, found)
+        return self
+
+    @classmethod
+    def from_text(cls, text: str) -> Context:
+        """Wrap one plain string (the Python API without a library); equal to ``text``."""
+        self = cls(text)
+        self.documents = [DocumentInfo(0, "context", "", "text", None, len(text), 0, self)]
+        return self
+
+    @classmethod
+    def from_strings(cls, pieces: list[str]) -> Context:
+        """Wrap plain strings (the Python API without a library): each becomes a document."""
+        parts, meta, offset = [], [], 0
+        for n, piece in enumerate(pieces, 1):
+            header = f"=== Document {n} ({len(piece):,} characters) ===\n"
+            parts.append(header)
+            offset += len(header)
+            meta.append((n - 1, f"document {n}", "", "text", None, len(piece), offset))
+            parts.append(piece)
+            offset += len(piece)
+            if not piece.endswith("\n"):
+                parts.append("\n")
+                offset += 1
+        self = cls("".join(parts))
+        self.documents = [DocumentInfo(*row, _context=self) for row in meta]
+        return self
+
+    # -------------------------------------------------------------- helpers on the whole text
+
+    def chunks(self, size: int = 100_000, overlap: int = 0) -> list[str]:
+        """Split the whole context into pieces of ``size`` characters (cut at line breaks)."""
+        pieces = []
+        for start, end in self._chunk_bounds(size, overlap):
+            pieces.append(self.piece(start, end))
+            self._hand(start, end)
+        return pieces
+
+    def by_document(self) -> list[str]:
+        """The text of each document, in order (one piece per document)."""
+        return [doc.text for doc in self.documents]

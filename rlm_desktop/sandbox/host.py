@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -42,8 +43,9 @@ from rlm_desktop.sandbox.cells import (
     trace,
 )
 from rlm_desktop.sandbox.confine import Isolation
-from rlm_desktop.sandbox.context import Context
-from rlm_desktop.sandbox.limits import SandboxLimits, explain_exit
+from rlm_desktop.sandbox.context import Context, ContextBase
+from rlm_desktop.sandbox.large import open_library
+from rlm_desktop.sandbox.limits import SandboxLimits, child_memory_mb, explain_exit, is_large
 from rlm_desktop.sandbox.locate import Hints
 from rlm_desktop.sandbox.tools import Tools, ToolsError
 from rlm_desktop.store.library import DB_FILENAME, Library
@@ -81,7 +83,7 @@ class Sandbox:
         variables: dict | None = None,
         depth: int = 0,
         child_rlms: bool = False,
-        locator: Callable[[], Context] | None = None,
+        locator: Callable[[], ContextBase] | None = None,
         only: list[int] | None = None,
         chunk_chars: int = DEFAULT_CHUNK_CHARS,
         tools: Tools | None = None,
@@ -103,6 +105,8 @@ class Sandbox:
         self.variables = variables or {}  # JSON values put into the REPL (e.g. history)
         self.isolation: Isolation | None = None
         self.context_chars = 0
+        self.large_context = False  # the library is mapped from disk, not one str
+        self.memory_mb = self.limits.memory_mb  # the child's limit, the library included
         self._process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._tmp: str | None = None
@@ -110,7 +114,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._lost = False
         self._cell = 0
-        self._locator: Context | None = None
+        self._locator: ContextBase | None = None
         self.depth = depth
         self.only = only  # ids of the library's documents its context holds (None: all)
         # map_chunks's piece size, which the app works out from the sub model's window
@@ -161,6 +165,7 @@ class Sandbox:
             assert self.isolation is not None
             return self.isolation
         self._cleanup()
+        library_args = self._library_args()
         self._tmp = tempfile.mkdtemp(prefix="rlm-repl-")
         parent_sock, child_sock = socket.socketpair()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the child)
@@ -171,7 +176,7 @@ class Sandbox:
             "--tmp",
             self._tmp,
             "--memory-mb",
-            str(self.limits.memory_mb),
+            str(self.memory_mb),
             "--cpu-s",
             str(self.limits.cpu_s),
             "--file-mb",
@@ -184,11 +189,9 @@ class Sandbox:
             str(self.limits.output_chars),
             "--chunk-chars",
             str(self.chunk_chars),
+            *library_args,
         ]
         if self.library_db is not None:
-            Library(self.library_db.parent).close()  # brings an older library's schema up to date
-            snapshot.ensure(self.library_db, self.only)
-            command += ["--library", str(self.library_db)]
             for ids in self.earlier:
                 snapshot.ensure(self.library_db, ids)
             if self.earlier:
@@ -252,6 +255,20 @@ class Sandbox:
         chars = ready.get("chars")
         self.context_chars = chars if isinstance(chars, int) else 0
         return self.isolation
+
+    def _library_args(self) -> list[str]:
+        """Write the library's snapshot if missing; decide from its size whether the child
+        maps it (a large context) and how much memory the child may use."""
+        if self.library_db is None:
+            return []
+        Library(self.library_db.parent).close()  # brings an older library's schema up to date
+        found = snapshot.ensure(self.library_db, self.only)
+        self.large_context = is_large(found.size, self.limits.large_context_mb)
+        self.memory_mb = child_memory_mb(
+            self.limits.memory_mb, found.size, found.files_mb, self.large_context
+        )
+        args = ["--library", str(self.library_db)]
+        return [*args, "--large"] if self.large_context else args
 
     def _child_env(self) -> dict[str, str]:
         """A minimal environment: nothing from the app's (no keys, no tokens)."""
@@ -318,7 +335,7 @@ class Sandbox:
             self._stderr.seek(max(0, self._stderr.tell() - 2000))
             lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
             tail = lines[-1][:300] if lines else ""
-        return explain_exit(code, tail, self.limits)
+        return explain_exit(code, tail, replace(self.limits, memory_mb=self.memory_mb))
 
     # ---------------------------------------------------------------- running code
 
@@ -450,14 +467,15 @@ class Sandbox:
         return time.monotonic() - started
 
     @property
-    def locator(self) -> Context:
+    def locator(self) -> ContextBase:
         """The library's text (or this REPL's own context) to trace output against, loaded
         here on first use: the app never takes provenance from the child."""
         if self._locator is None:
             if self._shared_locator is not None:
                 self._locator = self._shared_locator()
             elif self.library_db is not None:
-                self._locator = Context.from_library(self.library_db, self.only)
+                large = True if self.large_context else None  # else: by its size
+                self._locator = open_library(self.library_db, self.only, large)
             elif isinstance(self.context, str):
                 self._locator = Context.from_text(self.context)
             else:

@@ -24,6 +24,7 @@ class SandboxLimits:
     open_files: int = 64
     output_chars: int = 20_000  # printed characters kept per cell
     disk_mb: int = _DEFAULTS.sandbox_disk_mb  # all the REPL writes (a tmpfs quota)
+    large_context_mb: int = _DEFAULTS.large_context_mb  # see ``is_large``
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: int | float | None) -> SandboxLimits:
@@ -32,9 +33,46 @@ class SandboxLimits:
             "timeout_s": settings.cell_timeout_s,
             "memory_mb": settings.sandbox_memory_mb,
             "disk_mb": settings.sandbox_disk_mb,
+            "large_context_mb": settings.large_context_mb,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+_AUTO_SHARE = 32  # automatically, texts up to 1/32 of the machine's memory stay one str
+_AUTO_MAX_MB = 512  # ... and never more than this (loading it takes seconds, not minutes)
+_STR_BYTES_PER_BYTE = 5  # a str takes up to 4 bytes a character, plus the file read into it
+
+
+def machine_memory_mb() -> int:
+    """The machine's memory in MB (4 GB where it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4096
+
+
+def is_large(text_bytes: int, large_context_mb: int) -> bool:
+    """Whether a library's text (``text_bytes`` of UTF-8) is served mapped from disk: above
+    ``large_context_mb`` MB, or when that is 0, above 1/32 of the machine's memory (at most
+    512 MB); any library when it is below 0."""
+    if large_context_mb < 0:
+        return True
+    threshold = large_context_mb or min(_AUTO_MAX_MB, machine_memory_mb() // _AUTO_SHARE)
+    return text_bytes > threshold * (1 << 20)
+
+
+def child_memory_mb(base_mb: int, text_bytes: int, mapped_mb: int, large: bool) -> int:
+    """The REPL's address-space limit: ``base_mb`` for the cells' own work, plus the library:
+    its mapped files (which count against the limit though they are read from disk as
+    needed), or the one ``str`` it is loaded into."""
+    if large:
+        return base_mb + mapped_mb
+    return base_mb + _STR_BYTES_PER_BYTE * text_bytes // (1 << 20)
 
 
 _SIGNALS = {

@@ -7,7 +7,9 @@ starting there in a sorted table (written once per library snapshot, memory-mapp
 verbatim run of at least ``K + STEP - 1`` characters of an output holds one sampled gram,
 so hashing every position of the output and looking each hash up finds all of them; each
 hit is then checked and grown character by character against the text itself (a hash
-collision can never attribute text that is not there).
+collision can never attribute text that is not there). A text so long that the table would
+pass ``_MAX_ENTRIES`` grams is sampled sparser (``gram_step``): only longer runs are found
+through the index then, and the pieces helpers handed out are matched whole.
 
 Only the standard library and numpy (imported on first use): the REPL child imports this.
 """
@@ -16,13 +18,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, overload
 
 K = 24  # characters per hashed gram
 STEP = 16  # every STEP-th position of the library is indexed
-MIN_RUN = K + STEP - 1  # any verbatim run this long contains an indexed gram
 _BASE = 0x100000001B3  # odd multiplier of the polynomial hash (arithmetic mod 2**64)
 _BLOCK = 1 << 20  # characters hashed at a time while building (bounds the build's memory)
+_MAX_ENTRIES = 1 << 22  # grams indexed at most: a 64 MB table, built in about 160 MB
 _RARE = 8  # a gram at most this frequent seeds a match directly
 _TRIED = 16  # library positions tried for a frequent gram
 _FREQUENT_TRIES = 300  # frequent-gram lookups per output (repetitive text costs no more)
@@ -38,6 +40,27 @@ _NEAR = 100_000  # how far from its printed neighbours a repeated run is looked 
 _LONGER_TRIED = 256  # copies of a run tried for a longer match
 _PROBE = 8  # characters a match must go on past its gram to be worth growing
 _EDGE = 12  # a line fragment this short at a run's edge is a coincidence
+
+
+class Text(Protocol):
+    """What the index reads of its text: a ``str``, or the snapshot's mapped text."""
+
+    def __len__(self) -> int: ...
+
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+    @overload
+    def __getitem__(self, key: slice) -> str: ...
+
+    def find(self, sub: str, start: int | None = ..., end: int | None = ...) -> int: ...
+
+    def startswith(
+        self, prefix: str | tuple[str, ...], start: int | None = ..., end: int | None = ...
+    ) -> bool: ...
+
+    def endswith(
+        self, suffix: str | tuple[str, ...], start: int | None = ..., end: int | None = ...
+    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -73,12 +96,17 @@ def _codes(text: str) -> Any:
 
 
 def _hashes(codes: Any, step: int) -> Any:
-    """Hashes of the grams starting at every ``step``-th position (Horner, column by column:
-    K vector operations whatever the length)."""
+    """Hashes of the grams starting at every ``step``-th position."""
     np = _np()
     if len(codes) < K:
         return np.zeros(0, dtype=np.uint64)
-    windows = np.lib.stride_tricks.sliding_window_view(codes, K)[::step]
+    return _horner(np.lib.stride_tricks.sliding_window_view(codes, K)[::step])
+
+
+def _horner(windows: Any) -> Any:
+    """The hash of each row of K code points (Horner, column by column: K vector operations
+    whatever the number of rows)."""
+    np = _np()
     value = np.zeros(len(windows), dtype=np.uint64)
     base = np.uint64(_BASE)
     for column in range(K):
@@ -87,25 +115,76 @@ def _hashes(codes: Any, step: int) -> Any:
     return value
 
 
-def build_table(text: str) -> Any:
-    """The index of a text: gram hashes and their positions, sorted by hash (2 x N uint64).
-
-    Built a block at a time, so a 40 MB text needs tens of MB, not gigabytes, on top of it.
-    """
-    np = _np()
-    keys, starts = [], []
-    for block in range(0, len(text), _BLOCK):  # _BLOCK is a multiple of STEP
-        codes = _codes(text[block : block + _BLOCK + K - 1])
-        hashes = _hashes(codes, STEP)[: _BLOCK // STEP]
-        keys.append(hashes)
-        starts.append(np.arange(len(hashes), dtype=np.uint64) * STEP + block)
-    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
-    start = np.concatenate(starts) if starts else np.zeros(0, dtype=np.uint64)
-    order = np.argsort(key, kind="stable")  # stable: one hash's positions stay in text order
-    return np.stack([key[order], start[order]])
+def gram_step(chars: int) -> int:
+    """How far apart the indexed grams of a text this long are: every ``STEP``-th position,
+    or sparser where the table would pass ``_MAX_ENTRIES`` grams (then only longer runs are
+    found through the index; pieces that helpers handed out are still matched whole)."""
+    step = STEP
+    while chars // step > _MAX_ENTRIES and step < _BLOCK:
+        step *= 2
+    return step
 
 
-def _common_prefix(a: str, a_pos: int, b: str, b_pos: int, limit: int) -> int:
+class TableBuilder:
+    """Builds the index of a text given piece by piece, hashing ``_BLOCK`` characters at a
+    time: the memory it needs is the table's own, whatever the text's length."""
+
+    def __init__(self, step: int = STEP) -> None:
+        self.step = step
+        self._pieces: list[str] = []
+        self._held = 0  # characters in _pieces
+        self._done = 0  # characters hashed (a multiple of _BLOCK, so of step)
+        self._keys: list[Any] = []
+        self._starts: list[Any] = []
+
+    def add(self, text: str) -> None:
+        """Append the next piece of the text."""
+        self._pieces.append(text)
+        self._held += len(text)
+        if self._held >= 4 * _BLOCK:
+            self._hash(final=False)
+
+    def _hash(self, final: bool) -> None:
+        np = _np()
+        text = "".join(self._pieces)
+        pos = 0
+        while len(text) - pos >= _BLOCK + K - 1 or (final and pos < len(text)):
+            if self.step >= K:  # sparse grams: only their own characters are read
+                grams = range(pos, min(pos + _BLOCK, len(text) - K + 1), self.step)
+                hashes = _horner(_codes("".join(text[q : q + K] for q in grams)).reshape(-1, K))
+            else:
+                hashes = _hashes(_codes(text[pos : pos + _BLOCK + K - 1]), self.step)
+                hashes = hashes[: _BLOCK // self.step]
+            self._keys.append(hashes)
+            self._starts.append(np.arange(len(hashes), dtype=np.uint64) * self.step + self._done)
+            pos += _BLOCK
+            self._done += _BLOCK
+        rest = text[pos:]
+        self._pieces, self._held = [rest], len(rest)
+
+    def finish(self) -> Any:
+        """The index: gram hashes and their positions, sorted by hash (2 x N uint64)."""
+        np = _np()
+        self._hash(final=True)
+        key = np.concatenate(self._keys) if self._keys else np.zeros(0, dtype=np.uint64)
+        start = np.concatenate(self._starts) if self._starts else np.zeros(0, dtype=np.uint64)
+        self._keys, self._starts = [], []
+        order = np.argsort(key, kind="stable")  # stable: one hash's positions stay in order
+        table = np.empty((2, len(key)), dtype=np.uint64)
+        np.take(key, order, out=table[0])
+        del key
+        np.take(start, order, out=table[1])
+        return table
+
+
+def build_table(text: str, step: int = STEP) -> Any:
+    """The index of a text: gram hashes and their positions, sorted by hash (2 x N uint64)."""
+    builder = TableBuilder(step)
+    builder.add(text)
+    return builder.finish()
+
+
+def _common_prefix(a: str, a_pos: int, b: Text, b_pos: int, limit: int) -> int:
     """Length of the common run of ``a[a_pos:]`` and ``b[b_pos:]``, at most ``limit``."""
     lo, hi = 0, min(limit, len(a) - a_pos, len(b) - b_pos)
     while lo < hi:
@@ -117,7 +196,7 @@ def _common_prefix(a: str, a_pos: int, b: str, b_pos: int, limit: int) -> int:
     return lo
 
 
-def _common_suffix(a: str, a_end: int, b: str, b_end: int, limit: int) -> int:
+def _common_suffix(a: str, a_end: int, b: Text, b_end: int, limit: int) -> int:
     """Length of the common run ending at ``a[:a_end]`` and ``b[:b_end]``, at most ``limit``."""
     lo, hi = 0, min(limit, a_end, b_end)
     while lo < hi:
@@ -203,9 +282,11 @@ class Hints:
 class GramIndex:
     """The k-gram index of a text, loaded from its snapshot file or built in memory."""
 
-    def __init__(self, text: str, table_file: str | None = None) -> None:
+    def __init__(self, text: Text, table_file: str | None = None, step: int = STEP) -> None:
         np = _np()
         self.text = text
+        self.step = step
+        self.min_run = K + step - 1  # any verbatim run this long holds an indexed gram
         table = None
         if table_file is not None:
             try:
@@ -215,7 +296,10 @@ class GramIndex:
             except (OSError, ValueError):
                 table = None
         if table is None or table.ndim != 2 or table.shape[0] != 2:
-            table = build_table(text)
+            builder = TableBuilder(step)
+            for pos in range(0, len(text), 4 * _BLOCK):
+                builder.add(text[pos : pos + 4 * _BLOCK])
+            table = builder.finish()
         self._keys, self._starts = table[0], table[1]
         self._copies_of: dict[str, list[int] | None] = {}  # per output being traced
 
@@ -225,11 +309,11 @@ class GramIndex:
         """Return ``(start, end)`` of the first occurrence of ``piece`` in the text, or None."""
         if not piece:
             return None
-        if len(piece) >= MIN_RUN:
+        if len(piece) >= self.min_run:
             np = _np()
             # Every copy of the piece's head has an indexed gram in each class of offsets
-            # (mod STEP); the rarest gram of each class lists that class's copies.
-            head = piece[:_FIND_HEAD]
+            # (mod step); the rarest gram of each class lists that class's copies.
+            head = piece[: max(_FIND_HEAD, self.min_run)]
             hashes = _hashes(_codes(head), 1)
             lo = np.searchsorted(self._keys, hashes, side="left")
             count = np.searchsorted(self._keys, hashes, side="right") - lo
@@ -247,7 +331,7 @@ class GramIndex:
         return self._copies_of[key]
 
     def _list_copies(self, output: str, a: int, b: int, lo: Any, count: Any) -> list[int] | None:
-        """Every place of the text that holds ``output[a:b]`` (at least MIN_RUN long), sorted;
+        """Every place of the text that holds ``output[a:b]`` (at least ``min_run`` long), sorted;
         None when it is too common to list. Each copy has an indexed gram at some offset of
         the run; per offset class (mod STEP) the rarest gram lists all copies of that class."""
         np = _np()
@@ -256,11 +340,11 @@ class GramIndex:
         counts = count[offsets]
         found: set[int] = set()
         budget = _COPIES_CHECKED
-        for residue in range(STEP):
-            cls = offsets[residue::STEP]
+        for residue in range(self.step):
+            cls = offsets[residue :: self.step]
             if not len(cls):
                 continue
-            rarest = int(cls[int(np.argmin(counts[residue::STEP]))])
+            rarest = int(cls[int(np.argmin(counts[residue :: self.step]))])
             n = int(count[rarest])
             if n == 0:
                 continue  # no copy sits at this alignment
@@ -279,7 +363,7 @@ class GramIndex:
     def runs(self, output: str, hints: Hints | None = None, min_chars: int = 40) -> list[Run]:
         """The maximal verbatim runs of ``output`` (at least ``min_chars`` long; pieces that
         helpers handed out may be shorter), each with where in the text it comes from."""
-        min_chars = max(min_chars, MIN_RUN)
+        min_chars = max(min_chars, self.min_run)
         hints = hints or Hints()
         if len(output) < _SHORT_HINT:
             return []
@@ -307,7 +391,7 @@ class GramIndex:
 
     def _promising(self, output: str, out_pos: int, text_pos: int) -> bool:
         """A cheap test that a gram's match goes on at least ``_PROBE`` characters on one side
-        (a run of MIN_RUN characters must): most coincidental matches of templated log lines
+        (a run of ``min_run`` characters must): most coincidental matches of templated log lines
         fail it, and so never cost a full extension."""
         ahead = out_pos + K
         if ahead + _PROBE <= len(output) and self.text.startswith(
@@ -444,7 +528,7 @@ class GramIndex:
         runs: list[Run] = []
         for piece, group in by_text.items():
             a, b, _ = group[0]
-            copies = self._copies(output, a, b, lo, count) if b - a >= MIN_RUN else None
+            copies = self._copies(output, a, b, lo, count) if b - a >= self.min_run else None
             if copies is None and hints:  # too common to list: look in what was handed out
                 copies = self._in_recent_pieces(piece, hints)
             if not copies:  # still unknown: the place it matched, said to be uncertain
@@ -495,7 +579,7 @@ class GramIndex:
         glue = ["" if t.endswith("\n") else "\n" for t in texts]
         block = "".join(t + g for t, g in zip(texts, glue, strict=True))
         block = block[: len(block) - len(glue[-1])]  # no newline is needed after the last
-        if len(block) < MIN_RUN:
+        if len(block) < self.min_run:
             return runs
         hashes = _hashes(_codes(block), 1)
         lo = np.searchsorted(self._keys, hashes, side="left")
@@ -525,7 +609,7 @@ class GramIndex:
         the output where nothing else explains it."""
         runs: list[Run] = []
         for start, end in reversed(hints.exact[-_SHORT_HINTS_TRIED:]):
-            if not _SHORT_HINT <= end - start < _SHORT_PIECE:
+            if not _SHORT_HINT <= end - start < max(_SHORT_PIECE, self.min_run):
                 continue
             piece = self.text[start:end]
             at = output.find(piece)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rlm_desktop.records import Located, Placed, Span
 from rlm_desktop.textsafe import printable
@@ -17,6 +18,12 @@ def _repr(record: object, names: tuple[str, ...]) -> str:
     """``Name(a=1, b='x')`` over the attributes the REPL documents (not the span inside)."""
     shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in names)
     return f"{type(record).__name__}({shown})"
+
+
+class _Sliceable(Protocol):
+    """``context``: a ``str``, or the large context that slices like one."""
+
+    def __getitem__(self, key: slice, /) -> str: ...
 
 
 @dataclass(frozen=True, repr=False)
@@ -44,7 +51,7 @@ class DocumentInfo:
     pages: int | None
     length: int
     start: int  # offset of the document's text in ``context``
-    _context: str = field(repr=False, compare=False)
+    _context: _Sliceable = field(repr=False, compare=False)
 
     @property
     def end(self) -> int:

@@ -23,7 +23,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 from rlm_desktop.sandbox import confine, namespaces, protocol, snapshot, syscall_filter
-from rlm_desktop.sandbox.context import Context
+from rlm_desktop.sandbox.context import Context, ContextBase
+from rlm_desktop.sandbox.large import MAP_CHUNKS_CAP, LargeContext, open_library
 
 # map_chunks's pieces: the size the app passes (from the sub model's window), else this.
 _DEFAULT_CHUNK_CHARS, _MIN_CHUNK_CHARS = 20_000, 500
@@ -68,14 +69,16 @@ class Repl:
     def __init__(
         self,
         sock: socket.socket,
-        source: Context,
+        source: ContextBase,
         value: Any,
         output_chars: int,
         quota_mb: int,
+        memory_mb: int,
         chunk_chars: int = _DEFAULT_CHUNK_CHARS,
     ) -> None:
         self.sock = sock
         self.quota_mb = quota_mb
+        self.memory_mb = memory_mb
         self.source = source
         self.output_chars = output_chars
         self.chunk_chars = chunk_chars  # what the sub model's window holds, worked out by the app
@@ -147,6 +150,12 @@ class Repl:
         question = str(question)
         size = chunk_chars or max(_MIN_CHUNK_CHARS, self.chunk_chars - len(question))
         pieces = self.source.chunks(size)
+        if isinstance(self.source, LargeContext) and len(pieces) > MAP_CHUNKS_CAP:
+            raise ValueError(
+                f"map_chunks: context is a large library ({len(pieces):,} chunks of "
+                f"{size:,} characters); narrow it first (context.grep, context.search, "
+                "context.documents) and send those pieces with llm_query_batched"
+            )
         return self.llm_query_batched([f"{question}\n\nText:\n{piece}" for piece in pieces])
 
     def cite(self, snippet: str) -> str:
@@ -220,7 +229,9 @@ class Repl:
             try:
                 self._exec(code)
             except MemoryError:
-                error, message = "memory", "MemoryError: the cell ran out of its memory limit"
+                error, message = "memory", _OUT_OF_MEMORY.format(self.memory_mb)
+                if isinstance(self.source, LargeContext):
+                    message += _LARGE_HINT
                 print(message, file=sys.stderr)
             except OSError as exc:
                 error, message = "exception", f"{type(exc).__name__}: {exc}"
@@ -299,6 +310,14 @@ _REFUSED = (
     "processes, change file permissions, or read files other than Python's, the app's and the "
     "library's; it can write only in its own folder."
 )
+_OUT_OF_MEMORY = (
+    "MemoryError: the cell asked for more memory than the REPL may use ({:,} MB); "
+    "what it was building is gone, the variables set before are kept"
+)
+_LARGE_HINT = (
+    ". context is a large library: read it in pieces (context.splitlines(), "
+    "context.chunks(), context.grep()) instead of whole"
+)
 _FULL_FOLDER = (
     "The sandbox folder is full: its quota is {} MB (all files written by this REPL together)."
 )
@@ -325,11 +344,11 @@ def _print_cell_traceback(exc: BaseException) -> None:
     exc.__traceback__ = None
 
 
-def _load(args: argparse.Namespace, plain: object, only: object) -> tuple[Context, Any]:
+def _load(args: argparse.Namespace, plain: object, only: object) -> tuple[ContextBase, Any]:
     if args.library:
         ids = [i for i in only if isinstance(i, int)] if isinstance(only, list) else None
-        source = Context.from_library(args.library, ids)
-        return source, source
+        library = open_library(args.library, ids, args.large)
+        return library, library
     if isinstance(plain, str):
         source = Context.from_text(plain)
         return source, source
@@ -386,6 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--library")
     parser.add_argument("--context-json")
     parser.add_argument("--only-json")  # ids of the library's documents to load (else all)
+    parser.add_argument("--large", action="store_true")  # map the library, not one str
     parser.add_argument("--tmp", required=True)
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--cpu-s", type=int, required=True)
@@ -435,7 +455,9 @@ def main(argv: list[str] | None = None) -> None:
     confine.install_audit_hook(args.tmp)
     isolation.audit_hook = True
     isolation.decide_level()
-    repl = Repl(sock, source, value, args.output_chars, args.disk_mb, args.chunk_chars)
+    repl = Repl(
+        sock, source, value, args.output_chars, args.disk_mb, args.memory_mb, args.chunk_chars
+    )
     repl.namespace.update(extra_globals)
     if contexts:  # the documents changed between turns: each turn's, the current one last
         repl.namespace.update({f"context_{i}": c for i, c in enumerate([*contexts, value])})
@@ -448,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
             "isolation": isolation.to_json(),
             "chars": len(source),
             "documents": len(source.documents),
+            "large": isinstance(source, LargeContext),
         },
     )
     while True:

@@ -61,6 +61,7 @@ class Document:
     ocr_pages: int = 0  # pages whose text was read by OCR
     ocr_confidence: float | None = None  # the mean confidence of their words (0-1)
     ocr_pending: int = 0  # pages without usable text that were not OCR'd (OCR off or missing)
+    fingerprint: str | None = None  # of the file's first and last bytes, for appended logs
 
     @property
     def searchable(self) -> bool:
@@ -197,6 +198,7 @@ class DocumentMeta:
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
     ocr: OcrResult = field(default_factory=OcrResult)
+    fingerprint: str | None = None  # see ``Document.fingerprint``
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from rlm_desktop.store.documents import (
     LibraryError,
     OcrLine,
 )
+from rlm_desktop.store.packing import register
 from rlm_desktop.store.reader import RUN_JSON, LibraryReader, connect_readonly
+from rlm_desktop.store.rows import prepared_batches
 from rlm_desktop.store.schema import INCREMENTAL, migrations
 
 __all__ = ["DB_FILENAME", "Document", "DocumentMeta", "Library", "LibraryError"]
@@ -35,7 +37,6 @@ DB_FILENAME = "library.db"
 # A streamed document is committed in slices of about this many characters, so a huge
 # log never sits in one giant transaction (the WAL stays small).
 _COMMIT_CHARS = 32 * 1024 * 1024
-_INSERT_BATCH = 500
 # The WAL left on disk after a checkpoint is cut back to this size.
 _WAL_KEEP_BYTES = 32 * 1024 * 1024
 
@@ -84,6 +85,7 @@ class Library(LibraryReader):
     def _connect(self) -> sqlite3.Connection:
         self.folder.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        register(conn)
         if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
             # A new file: set before the journal mode, or it has no effect (migration
             # 004 converts older libraries). On an existing file it would write.
@@ -160,38 +162,69 @@ class Library(LibraryReader):
         interruption leaves the previous version intact, and the space the failed write
         took is given back to the file system.
         """
+        doc_id, chars, lines = self._write_provisional(meta, passages)
+        status = "warnings" if meta.warnings else "ok"
+        with self.db.atomic():
+            self._delete_finished(meta.path)
+            self._conn.execute(
+                "UPDATE documents SET status = ?, chars = ?, lines = ?, warnings = ?, "
+                "pages = ?, encoding = ?, fingerprint = ? WHERE id = ?",
+                (
+                    status,
+                    chars,
+                    lines,
+                    json.dumps(meta.warnings),
+                    meta.pages,
+                    meta.encoding,
+                    meta.fingerprint,
+                    doc_id,
+                ),
+            )
+        return self.document(doc_id)
+
+    def append_passages(
+        self, doc: Document, meta: DocumentMeta, passages: Iterable[Passage]
+    ) -> Document:
+        """Add passages after the last of ``doc`` (a log that grew), whose numbering they
+        continue; ``meta`` describes the file as it is now.
+
+        They are written under a provisional row like a new document's and moved to ``doc``
+        in the last transaction, so an interruption leaves ``doc`` as it was.
+        """
+        new_id, chars, lines = self._write_provisional(meta, passages)
+        warnings = list(dict.fromkeys(doc.warnings + meta.warnings))
+        with self.db.atomic():
+            self._conn.execute("UPDATE passages SET doc_id = ? WHERE doc_id = ?", (doc.id, new_id))
+            self._conn.execute("DELETE FROM documents WHERE id = ?", (new_id,))
+            self._conn.execute(
+                "UPDATE documents SET size = ?, mtime_ns = ?, sha256 = ?, chars = ?, lines = ?, "
+                "status = ?, warnings = ?, fingerprint = ?, ingested_at = ? WHERE id = ?",
+                (
+                    meta.size,
+                    meta.mtime_ns,
+                    meta.sha256,
+                    chars or doc.chars,
+                    lines or doc.lines,
+                    "warnings" if warnings else "ok",
+                    json.dumps(warnings),
+                    meta.fingerprint,
+                    _now(),
+                    doc.id,
+                ),
+            )
+        return self.document(doc.id)
+
+    def _write_provisional(
+        self, meta: DocumentMeta, passages: Iterable[Passage]
+    ) -> tuple[int, int, int]:
+        """Write passages (and OCR lines) under a new row marked 'ingesting'; return its id
+        and where its text ends (offset, line). On any failure the row and its passages
+        are deleted, their space given back, and the error raised again."""
         with self.db.atomic():
             doc_id = self._insert_document(meta, status="ingesting")
-        chars = lines = 0
-        written = 0
-        batch: list[tuple] = []
         try:
+            chars, lines = self._write_passages(doc_id, passages)
             self._conn.execute("BEGIN")
-            for passage in passages:
-                batch.append(
-                    (
-                        doc_id,
-                        passage.ordinal,
-                        passage.page,
-                        passage.page_label,
-                        passage.line_start,
-                        passage.line_end,
-                        passage.start,
-                        passage.end,
-                        passage.text,
-                    )
-                )
-                chars = passage.end
-                lines = passage.line_end
-                written += len(passage.text)
-                if len(batch) >= _INSERT_BATCH:
-                    self._insert_passages(batch)
-                    batch.clear()
-                if written >= _COMMIT_CHARS:
-                    self._conn.execute("COMMIT")
-                    self._conn.execute("BEGIN")
-                    written = 0
-            self._insert_passages(batch)
             self._insert_ocr_lines(doc_id, meta.ocr.lines)
             self._conn.execute("COMMIT")
         except BaseException:
@@ -201,23 +234,42 @@ class Library(LibraryReader):
                 removed = self._delete_ids([doc_id])
             self._reclaim(removed)
             raise
-        status = "warnings" if meta.warnings else "ok"
-        with self.db.atomic():
-            self._delete_finished(meta.path)
-            self._conn.execute(
-                "UPDATE documents SET status = ?, chars = ?, lines = ?, warnings = ?, "
-                "pages = ?, encoding = ? WHERE id = ?",
-                (
-                    status,
-                    chars,
-                    lines,
-                    json.dumps(meta.warnings),
-                    meta.pages,
-                    meta.encoding,
-                    doc_id,
-                ),
+        return doc_id, chars, lines
+
+    def _write_passages(self, doc_id: int, passages: Iterable[Passage]) -> tuple[int, int]:
+        """Insert passages under ``doc_id`` in slices of about ``_COMMIT_CHARS`` characters,
+        each its own transaction; return where the last one ends (offset, line).
+
+        Each passage is indexed here, from its text at hand, rather than by the trigger,
+        which would have to unpack what was just packed.
+        """
+        end = line_end = written = 0
+        next_id = self._begin_slice()
+        for batch in prepared_batches(doc_id, passages):
+            ids = range(next_id, next_id + len(batch.rows))
+            self._conn.executemany(
+                "INSERT INTO passages (id, doc_id, ordinal, page, page_label, line_start, "
+                'line_end, start, "end", text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                [(i, *row) for i, row in zip(ids, batch.rows, strict=True)],
             )
-        return self.document(doc_id)
+            self._conn.executemany(
+                "INSERT INTO passages_fts(rowid, text) VALUES (?, ?)",
+                zip(ids, batch.texts, strict=True),
+            )
+            next_id += len(batch.rows)
+            end, line_end = batch.end, batch.line_end
+            written += batch.chars
+            if written >= _COMMIT_CHARS:
+                self._conn.execute("COMMIT")
+                next_id = self._begin_slice()
+                written = 0
+        self._conn.execute("COMMIT")
+        return end, line_end
+
+    def _begin_slice(self) -> int:
+        """Start a write transaction holding the write lock; return the next passage id."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()[0]
 
     def record_unreadable(self, meta: DocumentMeta, status: str, reason: str) -> Document:
         """Record a file that failed or was skipped, replacing any older version."""
@@ -268,8 +320,8 @@ class Library(LibraryReader):
         cursor = self._conn.execute(
             "INSERT INTO documents (path, kind, size, mtime_ns, sha256, title, pages, encoding, "
             "status, error, warnings, extractor_version, ingested_at, "
-            "ocr_pages, ocr_confidence, ocr_pending) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "ocr_pages, ocr_confidence, ocr_pending, fingerprint) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 meta.path,
                 meta.kind,
@@ -287,17 +339,10 @@ class Library(LibraryReader):
                 meta.ocr.pages,
                 meta.ocr.confidence,
                 meta.ocr.pending,
+                meta.fingerprint,
             ),
         )
         return _rowid(cursor)
-
-    def _insert_passages(self, rows: list[tuple]) -> None:
-        if rows:
-            self._conn.executemany(
-                "INSERT INTO passages (doc_id, ordinal, page, page_label, line_start, line_end, "
-                'start, "end", text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                rows,
-            )
 
     def _insert_ocr_lines(self, doc_id: int, lines: list[OcrLine]) -> None:
         self._conn.executemany(

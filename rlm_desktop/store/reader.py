@@ -24,10 +24,16 @@ from rlm_desktop.store.documents import (
     StoredPassage,
     lines_covering,
 )
+from rlm_desktop.store.packing import TEXT_FUNCTION, register
 from rlm_desktop.store.search import SearchHit, quote_candidates, search_passages
 
 # The columns of a saved run that hold JSON.
 RUN_JSON = ("models", "citations", "explored", "usage", "settings", "events", "scope")
+# A passage row with its text unpacked (see store.packing).
+_PASSAGE = (
+    'SELECT id, doc_id, ordinal, page, page_label, line_start, line_end, start, "end", '
+    f"{TEXT_FUNCTION}(text) AS text FROM passages"
+)
 # (document id, offset of the passage in the document, page, page label, first line)
 Boundary = tuple[int, int, int | None, str | None, int]
 
@@ -38,6 +44,7 @@ def connect_readonly(db_path: Path) -> sqlite3.Connection:
         raise LibraryError(f"no library at {db_path.parent}")
     uri = f"{db_path.resolve().as_uri()}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    register(conn)
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
 
@@ -135,16 +142,21 @@ class LibraryReader:
 
     def passages(self, doc_id: int) -> Iterator[StoredPassage]:
         """Yield a document's passages in order."""
-        rows = self._conn.execute(
-            "SELECT * FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
-        )
+        rows = self._conn.execute(f"{_PASSAGE} WHERE doc_id = ? ORDER BY ordinal", (doc_id,))
         for row in rows:
             yield StoredPassage(**dict(row))
+
+    def last_ordinal(self, doc_id: int) -> int | None:
+        """The number of a document's last passage (None when it has none)."""
+        row = self._conn.execute(
+            "SELECT MAX(ordinal) FROM passages WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return row[0]
 
     def passages_around(self, doc_id: int, ordinal: int, neighbours: int) -> list[StoredPassage]:
         """A passage with up to ``neighbours`` passages on each side, in order."""
         rows = self._conn.execute(
-            "SELECT * FROM passages WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
+            f"{_PASSAGE} WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
             (doc_id, ordinal - neighbours, ordinal + neighbours),
         )
         return [StoredPassage(**dict(row)) for row in rows]
@@ -159,10 +171,17 @@ class LibraryReader:
 
     def document_text(self, doc_id: int) -> str:
         """Rebuild a document's full text exactly (its passages tile it)."""
+        return "".join(self.document_pieces(doc_id))
+
+    def document_pieces(self, doc_id: int) -> Iterator[str]:
+        """A document's text passage by passage, in order: the whole of it, read in
+        bounded memory."""
         rows = self._conn.execute(
-            "SELECT text FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+            f"SELECT {TEXT_FUNCTION}(text) FROM passages WHERE doc_id = ? ORDER BY ordinal",
+            (doc_id,),
         )
-        return "".join(row[0] for row in rows)
+        for row in rows:
+            yield row[0]
 
     def text_around(
         self, doc_id: int, start: int, end: int, margin: int = 100_000
@@ -173,7 +192,7 @@ class LibraryReader:
         first = self._ordinal_at(doc_id, max(0, start - margin))
         last = self._ordinal_at(doc_id, end + margin)
         rows = self._conn.execute(
-            "SELECT start, line_start, text FROM passages "
+            f"SELECT start, line_start, {TEXT_FUNCTION}(text) FROM passages "
             "WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
             (doc_id, first, last),
         ).fetchall()
@@ -181,9 +200,28 @@ class LibraryReader:
             return "", 0, 1
         return "".join(row[2] for row in rows), rows[0][0], rows[0][1]
 
-    def _ordinal_at(self, doc_id: int, offset: int) -> int:
-        """The ordinal of the passage holding ``offset`` (passages tile the text in order),
-        found by bisection over the (doc_id, ordinal) index."""
+    def lines_around(self, doc_id: int, line: int, before: int, after: int) -> tuple[str, int]:
+        """Lines ``line - before`` to ``line + after`` of a document (as many as it has),
+        with the number of the first: a line of a multi-gigabyte log is read without the
+        rest."""
+        first = max(1, line - before)
+        low = self._ordinal_at(doc_id, first, "line_start")
+        high = self._ordinal_at(doc_id, line + after, "line_start")
+        rows = self._conn.execute(
+            f"SELECT line_start, {TEXT_FUNCTION}(text) FROM passages "
+            "WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
+            (doc_id, low, high),
+        ).fetchall()
+        if not rows:
+            return "", first
+        lines = "".join(row[1] for row in rows).splitlines(keepends=True)
+        skip = max(0, first - rows[0][0])
+        return "".join(lines[skip : skip + line + after - first + 1]), rows[0][0] + skip
+
+    def _ordinal_at(self, doc_id: int, value: int, column: str = "start") -> int:
+        """The ordinal of the passage holding this offset (``column`` "start") or line
+        ("line_start"), found by bisection over the (doc_id, ordinal) index: passages tile
+        the text in order."""
         low, high = self._conn.execute(
             "SELECT MIN(ordinal), MAX(ordinal) FROM passages WHERE doc_id = ?", (doc_id,)
         ).fetchone()
@@ -192,9 +230,9 @@ class LibraryReader:
         while low < high:
             middle = (low + high + 1) // 2
             row = self._conn.execute(
-                "SELECT start FROM passages WHERE doc_id = ? AND ordinal = ?", (doc_id, middle)
+                f"SELECT {column} FROM passages WHERE doc_id = ? AND ordinal = ?", (doc_id, middle)
             ).fetchone()
-            if row is not None and row[0] <= offset:
+            if row is not None and row[0] <= value:
                 low = middle
             else:
                 high = middle - 1
@@ -202,7 +240,9 @@ class LibraryReader:
 
     def passage_text(self, passage_id: int) -> str:
         """The text of one passage."""
-        row = self._conn.execute("SELECT text FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        row = self._conn.execute(
+            f"SELECT {TEXT_FUNCTION}(text) FROM passages WHERE id = ?", (passage_id,)
+        ).fetchone()
         if row is None:
             raise LibraryError(f"no passage with id {passage_id}")
         return row[0]
@@ -220,7 +260,8 @@ class LibraryReader:
         if not rows:
             return []
         pieces = self._conn.execute(
-            "SELECT start, text FROM passages WHERE doc_id = ? AND page = ? ORDER BY ordinal",
+            f"SELECT start, {TEXT_FUNCTION}(text) FROM passages "
+            "WHERE doc_id = ? AND page = ? ORDER BY ordinal",
             (doc.id, page),
         ).fetchall()
         base = pieces[0][0] if pieces else 0

@@ -7,6 +7,7 @@ import logging
 from sqlite_utils import Database, Migrations
 
 from rlm_desktop.store.documents import STATUSES, status_in
+from rlm_desktop.store.packing import TEXT_FUNCTION
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +192,39 @@ def _run_profile(db: Database) -> None:
     # The protocol profile a run's prompt described ("paper" or "reference"); older runs,
     # all asked with the paper's, show "".
     db.execute("ALTER TABLE runs ADD COLUMN profile TEXT NOT NULL DEFAULT ''")
+
+
+_FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+@migrations(name="009_packed_passages")
+def _packed_passages(db: Database) -> None:
+    # Passages written from now on keep their text compressed (see store.packing); older
+    # ones stay plain. The full-text index reads every passage's text through a view that
+    # unpacks it, so the index is made again over that view once (its entries are the same).
+    text = f"{TEXT_FUNCTION}(text)"
+    db.execute("DROP TRIGGER passages_ai")
+    db.execute("DROP TRIGGER passages_ad")
+    db.execute("DROP TABLE passages_fts")
+    db.execute(f"CREATE VIEW passage_texts AS SELECT id, {text} AS text FROM passages")
+    db.execute(
+        "CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passage_texts', "
+        f"content_rowid='id', tokenize='{_FTS_TOKENIZER}')"
+    )
+    # The writer indexes the packed passages it inserts itself (it has their text at hand);
+    # a passage inserted as plain text is indexed by this trigger.
+    db.execute(
+        "CREATE TRIGGER passages_ai AFTER INSERT ON passages WHEN typeof(new.text) = 'text' "
+        "BEGIN INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN "
+        "INSERT INTO passages_fts(passages_fts, rowid, text) "
+        f"VALUES ('delete', old.id, {TEXT_FUNCTION}(old.text)); END"
+    )
+    if db.execute("SELECT EXISTS (SELECT 1 FROM passages)").fetchone()[0]:
+        log.info("indexing the library's passages again for their new storage")
+        db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+    # An appended log is ingested from where its stored text ends: what the file held then
+    # is recognised by this fingerprint of its first and last bytes (see ingest.appended).
+    db.execute("ALTER TABLE documents ADD COLUMN fingerprint TEXT")

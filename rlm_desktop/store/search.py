@@ -15,6 +15,9 @@ _PHRASE = re.compile(r'"([^"]*)"')
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SNIPPET_TOKENS = 24
 _QUOTE_WORDS = 12  # a quote is looked up by the phrase of its first words
+# A hit in a passage longer than this (a log's: see ingest.pipeline) points at the line of
+# its first match rather than at the whole passage.
+NARROW_CHARS = 4000
 # Words too common to help ranking; dropped from unquoted queries unless nothing else is left.
 _STOPWORDS_TEXT = (
     "a an and are as at be by did do does for from has have how in is it its of on or that "
@@ -89,7 +92,9 @@ def search_passages(conn: sqlite3.Connection, query: str, k: int = 10) -> list[S
                p.page_label, p.line_start, p.line_end, p.start, p."end",
                -bm25(passages_fts) AS score,
                snippet(passages_fts, 0, '{HIT_START}', '{HIT_END}', '…', {_SNIPPET_TOKENS})
-                   AS snippet
+                   AS snippet,
+               CASE WHEN p."end" - p.start > {NARROW_CHARS}
+                   THEN highlight(passages_fts, 0, '{HIT_START}', '{HIT_END}') END AS marked
         FROM passages_fts
         JOIN passages p ON p.id = passages_fts.rowid
         JOIN documents d ON d.id = p.doc_id
@@ -118,16 +123,34 @@ def quote_candidates(conn: sqlite3.Connection, quote: str, limit: int) -> list[t
     return [(row[0], row[1]) for row in rows]
 
 
+def _first_match_line(marked: str) -> tuple[int, int, int] | None:
+    """(offset of its start, offset of its end, lines before it) of the line holding the
+    first match in a passage's text marked by ``highlight()``; None without a match."""
+    first = marked.find(HIT_START)
+    if first == -1:
+        return None
+    start = marked.rfind("\n", 0, first) + 1
+    end = marked.find("\n", first)
+    end = len(marked) if end == -1 else end
+    markers = marked.count(HIT_START, first, end) + marked.count(HIT_END, first, end)
+    return start, end - markers, marked.count("\n", 0, start)
+
+
 def _hit(row: sqlite3.Row) -> SearchHit:
+    lines, start, end = (row["line_start"], row["line_end"]), row["start"], row["end"]
+    line = _first_match_line(row["marked"]) if row["marked"] else None
+    if line is not None:
+        first, last, before = line
+        lines, start, end = (lines[0] + before,) * 2, start + first, start + last
     span = Span(
         path=row["path"],
         document=Path(row["path"]).name,
         page=row["page"],
         page_label=row["page_label"],
-        line_start=row["line_start"],
-        line_end=row["line_end"],
-        start=row["start"],
-        end=row["end"],
+        line_start=lines[0],
+        line_end=lines[1],
+        start=start,
+        end=end,
     )
     return SearchHit(
         doc_id=row["doc_id"],
