@@ -309,11 +309,14 @@ class RLM:
         if library is None:
             raise ModelError("retrieval mode needs a library (full-text search)")
         hits = library.search(question, k=8)
-        passages = "\n\n".join(
-            f"[{i}] {h.title}, lines {h.line_start}-{h.line_end}:\n"
-            + library.passage_text(h.passage_id)
-            for i, h in enumerate(hits, 1)
-        )
+        parts = []
+        for i, hit in enumerate(hits, 1):
+            text, first, last = library.passage_text(hit.passage_id), hit.line_start, hit.line_end
+            if len(text) > _RETRIEVED_CHARS:  # a big log's long passage: the lines around the hit
+                text, first = library.lines_around(hit.doc_id, hit.line_start, 8, 8)
+                last = first + len(text.splitlines()) - 1
+            parts.append(f"[{i}] {hit.title}, lines {first}-{last}:\n{text}")
+        passages = "\n\n".join(parts)
         return self._one_call(tree, "Passages:\n" + passages, question, len(passages))
 
     def _one_call(self, tree: RunTree, material: str, question: str, size: int) -> Outcome:
@@ -391,6 +394,10 @@ def _library_of(context) -> Library | None:
     ):
         return Library(Path(context).expanduser())
     return None
+
+
+# A retrieved passage longer than this is cut to the lines around its hit.
+_RETRIEVED_CHARS = 4_000
 
 
 def _ids(library: Library, scope: list[str]) -> list[int] | None:
