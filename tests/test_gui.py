@@ -239,6 +239,7 @@ def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
         dialog.mode.setCurrentText("no-subcalls")
         dialog.ocr.setCurrentText("off")
         dialog.check_support.setChecked(True)
+        dialog.large_context.setValue(-1)  # "always map"
         dialog.save()
         qtbot.waitUntil(lambda: window.settings.max_iterations == 7, timeout=5_000)
         from rlm_desktop.settings import load_settings
@@ -251,6 +252,7 @@ def test_settings_are_saved_reloaded_and_the_key_goes_to_the_keychain_only(
             "no-subcalls",
         )
         assert (saved.ocr, saved.check_support) == ("off", True)
+        assert saved.large_context_mb == -1
         assert window.conversation.mode_box.currentText() == "no-subcalls"
         assert memory.store == {("rlm-desktop", "127.0.0.1:8080"): "sk-gui-secret-123"}
         for path in isolated_home.rglob("*"):

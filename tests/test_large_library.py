@@ -54,6 +54,15 @@ def test_the_streamed_snapshot_is_the_text_build_gives(library_dir):
     assert np.load(found.index_path).shape == build_table(text).shape
 
 
+def test_the_one_prompt_baseline_reads_only_the_head_it_sends(library_dir):
+    with LibraryReader.open(library_dir / "library.db") as library:
+        whole, _ = snapshot.build(library)
+        for cut in (10, 5_000, len(whole) // 2):
+            text, size = snapshot.head(library, None, cut)
+            assert text == whole[:cut] and size >= cut
+        assert snapshot.head(library, None, len(whole) + 10) == (whole, len(whole))
+
+
 def test_helpers_answer_alike_on_both_kinds(both):
     small, large = both
     assert len(large) == len(small) and large == str(small)

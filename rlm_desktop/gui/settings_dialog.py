@@ -199,6 +199,14 @@ class SettingsDialog(QDialog):
         self.sandbox_disk = _spin(
             16, 1_048_576, s.sandbox_disk_mb, "MB one REPL may write in all (its private folder)"
         )
+        self.large_context = _spin(
+            -1,
+            1_048_576,
+            max(-1, s.large_context_mb),
+            "MB of library text above which the REPL maps it from disk as a large context "
+            "instead of one str (0: automatic, 1/32 of the memory up to 512 MB)",
+            "always map",
+        )
         self.isolation = QLabel("checking…")
         self.isolation.setTextFormat(Qt.TextFormat.PlainText)
         self.isolation.setWordWrap(True)
@@ -206,6 +214,7 @@ class SettingsDialog(QDialog):
         sandbox.addRow("Cell timeout (s)", self.cell_timeout)
         sandbox.addRow("Memory (MB)", self.sandbox_memory)
         sandbox.addRow("Disk (MB)", self.sandbox_disk)
+        sandbox.addRow("Large context above (MB)", self.large_context)
         sandbox.addRow("Isolation", self.isolation)
 
         self.ocr = QComboBox()
@@ -359,6 +368,7 @@ class SettingsDialog(QDialog):
             cell_timeout_s=self.cell_timeout.value(),
             sandbox_memory_mb=self.sandbox_memory.value(),
             sandbox_disk_mb=self.sandbox_disk.value(),
+            large_context_mb=self.large_context.value(),
             theme=self.theme.currentText(),
             ocr=self.ocr.currentText(),
             ocr_languages=self.ocr_languages.text().strip() or "eng",

@@ -353,13 +353,13 @@ class RLM:
 
     def _direct(self, tree: RunTree, question, context, library) -> Outcome:
         """The baseline: as much of the context as fits, in one prompt."""
-        if isinstance(context, Scope):
-            text = context.text
-        elif library is not None:
-            text = snapshot.build(library)[0]
+        if library is not None:
+            chosen = context.documents if isinstance(context, Scope) else None
+            text, size = snapshot.head(library, chosen, _DIRECT_MAX_CHARS)
         else:
             text = context if isinstance(context, str) else "\n\n".join(context)
-        return self._one_call(tree, "Documents:\n" + text, question, len(text))
+            size = len(text)
+        return self._one_call(tree, "Documents:\n" + text, question, size)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -371,7 +371,6 @@ class Scope:
     only their text, each after the header the whole library's context gives it."""
 
     documents: list[Document]
-    text: str
 
 
 def _scoped(library: Library | None, only: list[str]) -> Scope:
@@ -380,7 +379,7 @@ def _scoped(library: Library | None, only: list[str]) -> Scope:
     documents = library.documents_in(only)
     if not documents:
         raise ModelError(f"none of {', '.join(only)} is a readable document of this library")
-    return Scope(documents, snapshot.build(library, documents)[0])
+    return Scope(documents)
 
 
 def _library_of(context) -> Library | None:
@@ -396,6 +395,9 @@ def _library_of(context) -> Library | None:
     return None
 
 
+# The most of a library the one-prompt baseline reads (about a million tokens' worth): it
+# is cut to the model's window anyway, and a library may be gigabytes.
+_DIRECT_MAX_CHARS = 4_000_000
 # A retrieved passage longer than this is cut to the lines around its hit.
 _RETRIEVED_CHARS = 4_000
 

@@ -48,6 +48,34 @@ def build(
     return "".join(parts), meta
 
 
+def head(
+    library: LibraryReader, documents: list[Document] | None, max_chars: int
+) -> tuple[str, int]:
+    """The first ``max_chars`` characters of what ``build`` gives, and how long all of it
+    is, reading only the passages kept: a one-prompt baseline on gigabytes of logs."""
+    parts: list[str] = []
+    kept = 0
+
+    def keep(piece: str) -> None:
+        nonlocal kept
+        if kept < max_chars:
+            parts.append(piece[: max_chars - kept])
+        kept += len(piece)
+        if kept >= max_chars:
+            raise _Full
+
+    try:
+        _write_documents(library, documents, keep)
+    except _Full:
+        chosen = documents or library.documents(include_unreadable=False)
+        kept = max(kept, sum(d.chars for d in chosen))  # the rest, from the stored lengths
+    return "".join(parts), kept
+
+
+class _Full(Exception):
+    """``head`` has what it needs."""
+
+
 def _write_documents(
     library: LibraryReader, documents: list[Document] | None, write: Callable[[str], None]
 ) -> list[dict]:
