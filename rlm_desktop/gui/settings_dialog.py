@@ -214,7 +214,7 @@ class SettingsDialog(QDialog):
         sandbox.addRow("Cell timeout (s)", self.cell_timeout)
         sandbox.addRow("Memory (MB)", self.sandbox_memory)
         sandbox.addRow("Disk (MB)", self.sandbox_disk)
-        sandbox.addRow("Large context above (MB)", self.large_context)
+        sandbox.addRow("Large context above (MB, 0: automatic)", self.large_context)
         sandbox.addRow("Isolation", self.isolation)
 
         self.ocr = QComboBox()
