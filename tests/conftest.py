@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,35 @@ from rlm_desktop.store import Library
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = Path(__file__).parent.parent / "resources" / "samples"
+
+
+@pytest.fixture(scope="module")
+def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled samples ingested once per module (a module asking about other documents
+    defines its own)."""
+    from rlm_desktop.ingest import pipeline
+
+    folder = tmp_path_factory.mktemp("samples-lib")
+    shutil.copytree(SAMPLES, folder / "docs")
+    with Library(folder / "lib") as lib:
+        pipeline.ingest(lib, [folder / "docs"])
+    return folder / "lib"
+
+
+def scripted(tmp_path: Path, root, sub=(), **kwargs):
+    """An RLM whose models replay ``root`` and ``sub``, and the list its events go to."""
+    from rlm_desktop import RLM
+
+    script = tmp_path / f"script-{time.monotonic_ns()}.json"
+    script.write_text(json.dumps({"root": list(root), "sub": list(sub)}))
+    events: list = []
+    rlm = RLM(f"replay:{script}", on_event=events.append, **kwargs)
+    return rlm, events
+
+
+def repl(code: str) -> str:
+    """A model reply holding one code block."""
+    return f"```repl\n{code}\n```"
 
 
 @pytest.fixture(autouse=True)

@@ -2,13 +2,10 @@
 batches whose members fail alone, custom tools, and choosing the profile per model."""
 
 import json
-import shutil
-import time
 
 import pytest
 
 from rlm_desktop import RLM
-from rlm_desktop.ingest import pipeline
 from rlm_desktop.llm.base import ModelError
 from rlm_desktop.llm.replay import ReplayBackend, ReplayScript
 from rlm_desktop.llm.spec import ModelPool, parse_spec
@@ -18,28 +15,7 @@ from rlm_desktop.rlm.events import CodeRun, Notice, SubCallEnded, TurnStarted
 from rlm_desktop.sandbox.tools import ToolsError
 from rlm_desktop.settings import Settings
 from rlm_desktop.store import Library
-from tests.conftest import SAMPLES
-
-
-@pytest.fixture(scope="module")
-def library_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dialect-lib")
-    shutil.copytree(SAMPLES, folder / "docs")
-    with Library(folder / "lib") as lib:
-        pipeline.ingest(lib, [folder / "docs"])
-    return folder / "lib"
-
-
-def scripted(tmp_path, root, sub=(), **kwargs):
-    script = tmp_path / f"script-{time.monotonic_ns()}.json"
-    script.write_text(json.dumps({"root": list(root), "sub": list(sub)}))
-    events = []
-    rlm = RLM(f"replay:{script}", on_event=events.append, **kwargs)
-    return rlm, events
-
-
-def repl(code: str) -> str:
-    return f"```repl\n{code}\n```"
+from tests.conftest import repl, scripted
 
 
 def root_calls(rlm):

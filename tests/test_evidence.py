@@ -13,7 +13,7 @@ from rlm_desktop.ingest import pipeline
 from rlm_desktop.rlm.budget import Budget
 from rlm_desktop.sandbox.host import Sandbox, SandboxLimits
 from rlm_desktop.store import Library
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, repl
 
 HEARTBEAT = "2026-03-01 heartbeat from the cluster manager: all nodes report ok"
 SSH_LINE = "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186"
@@ -142,10 +142,6 @@ def scripted(tmp_path, root, sub=(), **kwargs):
     script = tmp_path / f"script-{time.monotonic_ns()}.json"
     script.write_text(json.dumps({"root": list(root), "sub": list(sub)}))
     return RLM(f"replay:{script}", **kwargs)
-
-
-def repl(code: str) -> str:
-    return f"```repl\n{code}\n```"
 
 
 def test_each_citation_gets_the_status_of_what_the_run_did_with_it(tmp_path, library_dir):

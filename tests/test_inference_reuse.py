@@ -20,7 +20,7 @@ from rlm_desktop.rlm.budget import Budget
 from rlm_desktop.rlm.events import CodeRun, SubCallEnded
 from rlm_desktop.settings import Settings
 from rlm_desktop.store import Library
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, repl
 
 SHORT = GenerationSettings(max_tokens=8, temperature=0.0)
 
@@ -34,10 +34,6 @@ def model():
 
 def _ask(text):
     return [{"role": "user", "content": text}]
-
-
-def repl(code: str) -> str:
-    return f"```repl\n{code}\n```"
 
 
 def test_the_root_cache_survives_sub_calls(model):

@@ -2,41 +2,16 @@
 
 import json
 import re
-import shutil
 import threading
-import time
 
 import pytest
 
-from rlm_desktop import RLM
-from rlm_desktop.ingest import pipeline
 from rlm_desktop.rlm.budget import Budget
 from rlm_desktop.rlm.events import CodeRun, Notice, SubCallEnded, TurnStarted
 from rlm_desktop.store import Library
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, repl, scripted
 
 ROOT_LINE = "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186"
-
-
-@pytest.fixture(scope="module")
-def library_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("rlm-lib")
-    shutil.copytree(SAMPLES, folder / "docs")
-    with Library(folder / "lib") as lib:
-        pipeline.ingest(lib, [folder / "docs"])
-    return folder / "lib"
-
-
-def scripted(tmp_path, root, sub=(), **kwargs):
-    script = tmp_path / f"script-{time.monotonic_ns()}.json"
-    script.write_text(json.dumps({"root": list(root), "sub": list(sub)}))
-    events = []
-    rlm = RLM(f"replay:{script}", on_event=events.append, **kwargs)
-    return rlm, events
-
-
-def repl(code: str) -> str:
-    return f"```repl\n{code}\n```"
 
 
 def test_final_in_code_with_a_cited_snippet(tmp_path, library_dir):
