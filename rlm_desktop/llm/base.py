@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 
 from rlm_desktop.errors import RlmDesktopError
 
@@ -115,18 +116,11 @@ class Capacity:
         return max(0, min(alone, together))
 
 
-def failed_alone(
-    complete: Callable[
-        [Sequence[Message], GenerationSettings | None, threading.Event | None], Completion
-    ],
-    conversation: Sequence[Message],
-    settings: GenerationSettings | None,
-    cancel: threading.Event | None,
-) -> Completion:
+def failed_alone(answer: Callable[[], Completion]) -> Completion:
     """One member of a batch: its completion, or one that says why it failed (a cancel still
     ends the whole batch)."""
     try:
-        return complete(conversation, settings, cancel)
+        return answer()
     except CancelledError:
         raise
     except ModelError as exc:
@@ -190,7 +184,7 @@ class Backend(ABC):
         completion is empty, with finish_reason "refused"). One that fails does not fail
         the others: its completion has finish_reason "error" and says why."""
         return [
-            failed_alone(self.complete, c, settings, cancel)
+            failed_alone(partial(self.complete, c, settings, cancel))
             if admit is None or admit()
             else Completion("", finish_reason="refused")
             for c in conversations

@@ -445,7 +445,7 @@ def _source(request: Request, live: list[Request]) -> tuple[Request, int] | None
     for other in live:
         if other.conversation or other.share is not None:
             continue
-        common = _common(other.prompt, request.tokens)
+        common = common_prefix(other.prompt, request.tokens)
         if common > longest:
             best, longest = other, common
     if best is None:
@@ -453,7 +453,8 @@ def _source(request: Request, live: list[Request]) -> tuple[Request, int] | None
     return best, min(longest, len(request.tokens) - 1)
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two prompts share from their beginning."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rlm_desktop.llm.base import ModelError
+from rlm_desktop.llm.batching import common_prefix
 from rlm_desktop.llm.native import NativeContext
 from rlm_desktop.llm.prefix_cache import PrefixStore
 
@@ -102,7 +103,7 @@ class Conversations:
         idle = [s for s in self.sequences if not s.busy]
         if not idle:
             raise ModelError("every conversation sequence of the model is busy")
-        shared = {s.seq: _common(s.tokens, prompt) for s in idle}
+        shared = {s.seq: common_prefix(s.tokens, prompt) for s in idle}
         continuing = [s for s in idle if s.prompt and shared[s.seq] >= s.prompt]
         self.last = TurnStart()
         if continuing:
@@ -134,12 +135,3 @@ class Conversations:
         if self.store is None or prefix < MIN_SHARED or cached >= prefix:
             return False
         return self.store.load(context, seq, prompt[:prefix])
-
-
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -34,8 +34,9 @@ from rlm_desktop.llm.base import (
     Message,
     ModelError,
     Usage,
+    failed_alone,
 )
-from rlm_desktop.llm.batching import ANSWER_RESERVE, Request, Scheduler
+from rlm_desktop.llm.batching import ANSWER_RESERVE, Request, Scheduler, common_prefix
 from rlm_desktop.llm.conversations import Conversations
 from rlm_desktop.llm.fit import check_loadable, estimate_memory, planned_context, system_memory
 from rlm_desktop.llm.gguf import GGUFInfo, read_gguf
@@ -220,7 +221,7 @@ class LlamaCppBackend(Backend):
         if system["content"] not in self._prefixes:
             a, _ = self.prompt_tokens([system, {"role": "user", "content": "A"}])
             b, _ = self.prompt_tokens([system, {"role": "user", "content": "B"}])
-            self._prefixes[system["content"]] = _common_prefix(a, b)
+            self._prefixes[system["content"]] = common_prefix(a, b)
         return self._prefixes[system["content"]]
 
     # ------------------------------------------------------------ conversations
@@ -302,7 +303,7 @@ class LlamaCppBackend(Backend):
             for i, (prompt, limit) in enumerate(zip(prompts, limits, strict=True))
         ]
         self.subcalls.submit(requests)
-        return [_completion(request) for request in requests]
+        return [failed_alone(request.wait) for request in requests]
 
     # ------------------------------------------------------------ the rest
 
@@ -350,23 +351,6 @@ def _load_lora(model: NativeModel, path: str, info: GGUFInfo) -> Any:
             f"{Path(info.path).name} ({exc}): an adapter works only with the base model it "
             "was trained from"
         ) from exc
-
-
-def _completion(request: Request) -> Completion:
-    """A sub-call's completion; one that failed says why, and the rest of its batch stands."""
-    try:
-        return request.wait()
-    except ModelError as exc:
-        return Completion("", finish_reason="error", error=exc.message)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 # For the rare GGUF without a chat template: a plain ChatML rendering.

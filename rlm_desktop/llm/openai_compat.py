@@ -163,7 +163,7 @@ class OpenAIBackend(Backend):
         def one(conversation: Sequence[Message]) -> Completion:
             if admit is not None and not admit():
                 return Completion("", finish_reason="refused")
-            return failed_alone(self.complete, conversation, settings, cancel)
+            return failed_alone(lambda: self.complete(conversation, settings, cancel))
 
         workers = min(self.concurrency, len(conversations))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
