@@ -191,11 +191,7 @@ class LibraryReader:
         number): a passage of a multi-gigabyte log is shown without reading the rest."""
         first = self._ordinal_at(doc_id, max(0, start - margin))
         last = self._ordinal_at(doc_id, end + margin)
-        rows = self._conn.execute(
-            f"SELECT start, line_start, {TEXT_FUNCTION}(text) FROM passages "
-            "WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
-            (doc_id, first, last),
-        ).fetchall()
+        rows = self._passages_between(doc_id, first, last)
         if not rows:
             return "", 0, 1
         return "".join(row[2] for row in rows), rows[0][0], rows[0][1]
@@ -207,16 +203,20 @@ class LibraryReader:
         first = max(1, line - before)
         low = self._ordinal_at(doc_id, first, "line_start")
         high = self._ordinal_at(doc_id, line + after, "line_start")
-        rows = self._conn.execute(
-            f"SELECT line_start, {TEXT_FUNCTION}(text) FROM passages "
+        rows = self._passages_between(doc_id, low, high)
+        if not rows:
+            return "", first
+        lines = "".join(row[2] for row in rows).splitlines(keepends=True)
+        skip = max(0, first - rows[0][1])
+        return "".join(lines[skip : skip + line + after - first + 1]), rows[0][1] + skip
+
+    def _passages_between(self, doc_id: int, low: int, high: int) -> list[tuple[int, int, str]]:
+        """(start, first line, text) of a document's passages ``low`` to ``high``, in order."""
+        return self._conn.execute(
+            f"SELECT start, line_start, {TEXT_FUNCTION}(text) FROM passages "
             "WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
             (doc_id, low, high),
         ).fetchall()
-        if not rows:
-            return "", first
-        lines = "".join(row[1] for row in rows).splitlines(keepends=True)
-        skip = max(0, first - rows[0][0])
-        return "".join(lines[skip : skip + line + after - first + 1]), rows[0][0] + skip
 
     def _ordinal_at(self, doc_id: int, value: int, column: str = "start") -> int:
         """The ordinal of the passage holding this offset (``column`` "start") or line
