@@ -39,15 +39,15 @@ def as_plain(call: SubCall) -> SubCall:
     return SubCall("llm_query_batched", asked)
 
 
-def too_long(sub: Backend, asked: list[str], max_tokens: int) -> list[str | None]:
-    """For each prompt, why it cannot fit a sub-call's window (None when it fits)."""
+def too_long(sub: Backend, lengths: list[int], max_tokens: int) -> list[str | None]:
+    """For each prompt (its length in tokens), why it cannot fit a sub-call's window (None
+    when it fits)."""
     capacity = sub.capacity()
     if not capacity.window:
-        return [None] * len(asked)
+        return [None] * len(lengths)
     room = capacity.window - capacity.overhead - min(max_tokens, _MIN_ANSWER_TOKENS)
     reasons: list[str | None] = []
-    for prompt in asked:
-        tokens = sub.count_tokens(prompt)
+    for tokens in lengths:
         reasons.append(
             None
             if tokens <= room
@@ -61,12 +61,13 @@ def each(
     tree: RunTree,
     kind: str,
     asked: list[str],
+    lengths: list[int],
     depth: int,
     ask: Callable[[list[str]], list[str]],
 ) -> list[str]:
-    """Answers to a batch of prompts: those that fit go to ``ask`` together, those that do
-    not get a message in their place."""
-    reasons = too_long(tree.sub, asked, tree.config.sub_max_tokens)
+    """Answers to a batch of prompts (``lengths``: their tokens): those that fit go to
+    ``ask`` together, those that do not get a message in their place."""
+    reasons = too_long(tree.sub, lengths, tree.config.sub_max_tokens)
     fitting = [p for p, reason in zip(asked, reasons, strict=True) if reason is None]
     for number, reason in enumerate(reasons, 1):
         if reason is not None:

@@ -89,10 +89,15 @@ def answer(tree: RunTree, call: SubCall, depth: int, room: Sizes) -> list[str] |
         tree.emit(Notice(depth, "rlm_query_batched at the depth limit: asked as plain sub-calls"))
         call = batched.as_plain(call)
     asked = _prompts(call)
-    _admit(tree, asked, depth)
+    lengths = _admit(tree, asked, depth)
     if call.kind == "llm_query_batched":
         return batched.each(
-            tree, call.kind, asked, depth, lambda fit: _ask(tree, call.kind, fit, depth + 1, room)
+            tree,
+            call.kind,
+            asked,
+            lengths,
+            depth,
+            lambda fit: _ask(tree, call.kind, fit, depth + 1, room),
         )
     return _ask(tree, call.kind, asked, depth + 1, room)
 
@@ -105,8 +110,9 @@ def _prompts(call: SubCall) -> list[str]:
     return [prompts.with_text(call.prompts[0], text)]
 
 
-def _admit(tree: RunTree, asked: list[str], depth: int) -> None:
-    """Refuse the batch unless the budget covers every member of it.
+def _admit(tree: RunTree, asked: list[str], depth: int) -> list[int]:
+    """Refuse the batch unless the budget covers every member of it; the prompts' lengths
+    in tokens.
 
     A refusal is an error in the REPL, for the model to read. The sub-call budget only
     refuses; any other budget also ends the run once the cell is over.
@@ -114,8 +120,8 @@ def _admit(tree: RunTree, asked: list[str], depth: int) -> None:
     sub_max_tokens = tree.config.sub_max_tokens
     try:
         tree.tracker.check(sub_max_tokens, subcalls=len(asked))
-        costs = [tree.sub.count_tokens(p) + sub_max_tokens for p in asked]
-        allowed = tree.tracker.affordable(costs)
+        lengths = [tree.sub.count_tokens(p) for p in asked]
+        allowed = tree.tracker.affordable([n + sub_max_tokens for n in lengths])
         if allowed < len(asked):
             raise BudgetExceeded(
                 "max_tokens", f"the token budget allows {allowed} of these {len(asked)} sub-calls"
@@ -126,6 +132,7 @@ def _admit(tree: RunTree, asked: list[str], depth: int) -> None:
         else:
             tree.emit(Notice(depth, f"sub-calls refused: {exc.message}"))
         raise RuntimeError(f"{exc.message}; answer with what you have") from exc
+    return lengths
 
 
 def _ask(tree: RunTree, kind: str, asked: list[str], depth: int, room: Sizes) -> list[str]:
